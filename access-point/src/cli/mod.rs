@@ -1,0 +1,22 @@
+//! The `sdk-ap` command line. Each sub-command lives in its own file; this module only wires them to clap.
+
+use clap::{Parser, Subcommand};
+
+/// sdk-ap: an AS4 access point for the Swedish SDK federation ("Säker digital kommunikation") and eDelivery.
+///
+/// Start with `sdk-ap init --dir DIR` to create a development configuration and test PKI.
+#[derive(Debug, Parser)]
+#[command(name = "sdk-ap", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {}
+
+/// Parses the command line and runs the chosen sub-command; returns the process exit code.
+pub fn run() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match cli.command {}
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs, at pinned versions, what the test suite needs beyond the Rust toolchain: the third-party peers and
+# oracles (xmlsec1, Apache Santuario, Python lxml / xmlsec / as4). Safe to run twice.
+set -euo pipefail
+
+APT_PACKAGES=(
+  "xmlsec1=1.2.37-2"
+  "libxml-security-java=2.1.7-3+deb12u1"
+)
+PIP_PACKAGES=(
+  "lxml==6.1.3"
+)
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    name=${p%%=*}; want=${p#*=}
+    have=$(dpkg-query -W -f='${Version}' "$name" 2>/dev/null || true)
+    [ "$have" = "$want" ] || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+else
+  echo "install-test-deps: not root or no apt-get; install ${APT_PACKAGES[*]} yourself" >&2
+fi
+python3 -m pip install --quiet --disable-pip-version-check "${PIP_PACKAGES[@]}"
