@@ -5,3 +5,4 @@
 //! belongs to the callers.
 
 pub mod dom;
+pub mod c14n;
