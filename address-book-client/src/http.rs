@@ -1,0 +1,189 @@
+//! A minimal HTTP(S) GET client for the discovery services: one connection per request (the answers are cached,
+//! so pooling buys little), a whole-request timeout, and a cap on the body size. HTTPS uses rustls with the
+//! configured trust anchors only.
+
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper_util::rt::TokioIo;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+
+/// Settings for one discovery service's HTTP client.
+#[derive(Clone)]
+pub struct HttpSettings {
+    /// Whole request (connect, TLS, headers, body) time limit.
+    pub timeout: Duration,
+    /// Largest accepted response body, in bytes.
+    pub max_body_bytes: usize,
+    /// TLS client configuration for `https` URLs (trust anchors of the service); `None` refuses `https`.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl std::fmt::Debug for HttpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpSettings")
+            .field("timeout", &self.timeout)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            timeout: Duration::from_secs(10),
+            max_body_bytes: 4 * 1024 * 1024,
+            tls: None,
+        }
+    }
+}
+
+impl HttpSettings {
+    /// A rustls client configuration trusting exactly the certificates in `pem` (one or more PEM certificates).
+    pub fn tls_from_pem(pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, String> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_pemfile::certs(&mut &pem[..]) {
+            let cert = cert.map_err(|e| format!("reading trust anchors: {e}"))?;
+            roots.add(cert).map_err(|e| format!("adding trust anchor: {e}"))?;
+        }
+        if roots.is_empty() {
+            return Err("no certificate in the trust anchor PEM".into());
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Arc::new(config))
+    }
+}
+
+/// What went wrong with one HTTP exchange.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HttpError {
+    #[error("invalid URL {0:?}")]
+    Url(String),
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("cannot connect: {0}")]
+    Connect(String),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("HTTP exchange failed: {0}")]
+    Protocol(String),
+    #[error("response body larger than {0} bytes")]
+    BodyTooLarge(usize),
+}
+
+/// A response: status, content type and the whole (size-capped) body.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: bytes::Bytes,
+}
+
+/// GETs `url` with `accept` as the Accept header, under the settings' timeout and body cap.
+pub async fn get(url: &str, accept: &str, settings: &HttpSettings) -> Result<Response, HttpError> {
+    match tokio::time::timeout(settings.timeout, get_inner(url, accept, settings)).await {
+        Ok(r) => r,
+        Err(_) => Err(HttpError::Timeout(settings.timeout)),
+    }
+}
+
+async fn get_inner(url: &str, accept: &str, settings: &HttpSettings) -> Result<Response, HttpError> {
+    let uri: http::Uri = url.parse().map_err(|_| HttpError::Url(url.to_string()))?;
+    let https = match uri.scheme_str() {
+        Some("http") => false,
+        Some("https") => true,
+        _ => return Err(HttpError::Url(url.to_string())),
+    };
+    let host = uri.host().ok_or_else(|| HttpError::Url(url.to_string()))?.to_string();
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let authority = uri
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .unwrap_or_else(|| host.clone());
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+    let host_for_connect = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let tcp = TcpStream::connect((host_for_connect.as_str(), port))
+        .await
+        .map_err(|e| HttpError::Connect(e.to_string()))?;
+    let _ = tcp.set_nodelay(true);
+    let request = http::Request::get(path)
+        .header(http::header::HOST, authority)
+        .header(http::header::ACCEPT, accept)
+        .header(
+            http::header::USER_AGENT,
+            concat!("sdk-ap-discovery/", env!("CARGO_PKG_VERSION")),
+        )
+        .body(Empty::<bytes::Bytes>::new())
+        .map_err(|e| HttpError::Url(e.to_string()))?;
+    if https {
+        let config = settings
+            .tls
+            .clone()
+            .ok_or_else(|| HttpError::Tls("https is not configured".into()))?;
+        let server_name = rustls::pki_types::ServerName::try_from(host_for_connect.clone())
+            .map_err(|e| HttpError::Tls(e.to_string()))?;
+        let stream = tokio_rustls::TlsConnector::from(config)
+            .connect(server_name, tcp)
+            .await
+            .map_err(|e| HttpError::Tls(e.to_string()))?;
+        exchange(TokioIo::new(stream), request, settings.max_body_bytes).await
+    } else {
+        exchange(TokioIo::new(tcp), request, settings.max_body_bytes).await
+    }
+}
+
+async fn exchange<T>(io: T, request: http::Request<Empty<bytes::Bytes>>, max_body: usize) -> Result<Response, HttpError>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| HttpError::Protocol(e.to_string()))?;
+    let driver = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let result = async {
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| HttpError::Protocol(e.to_string()))?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        if let Some(len) = response
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+        {
+            if len.parse::<usize>().map(|l| l > max_body).unwrap_or(false) {
+                return Err(HttpError::BodyTooLarge(max_body));
+            }
+        }
+        let body = Limited::new(response.into_body(), max_body)
+            .collect()
+            .await
+            .map_err(|e| {
+                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                    HttpError::BodyTooLarge(max_body)
+                } else {
+                    HttpError::Protocol(e.to_string())
+                }
+            })?;
+        Ok(Response {
+            status,
+            content_type,
+            body: body.to_bytes(),
+        })
+    }
+    .await;
+    driver.abort();
+    result
+}
