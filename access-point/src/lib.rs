@@ -11,3 +11,4 @@ pub mod config;
 pub mod ebms;
 pub mod mime;
 pub mod pki;
+pub mod store;

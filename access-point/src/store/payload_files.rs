@@ -1,0 +1,322 @@
+//! Payload files: one folder per message under `data_dir/payloads/<key as 16 hex digits>/`, one file per part.
+//!
+//! A part is streamed into a temporary file (`.tmp-<part>-<random>`) in the message's folder, fsynced, renamed to
+//! its final name (`<part>.bin`) and the folder fsynced, so a final name only ever denotes a complete file. A file is
+//! referenced by a record only after this returns, and the record is acknowledged only after the database flush, so
+//! no acknowledged record ever points at a half-written file. Interrupted writes leave `.tmp-*` files and folders
+//! without a record; [`PayloadFiles::sweep`] (run by `Store::recover` at start) removes both.
+
+use std::path::{Path, PathBuf};
+
+use openssl::sha::Sha256;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+use super::error::{StoreError, StoreResult};
+use super::types::{MessageKey, PayloadPart};
+
+/// Name of the payload folder inside the data directory.
+pub const PAYLOADS_DIR: &str = "payloads";
+const TEMP_PREFIX: &str = ".tmp-";
+const COPY_CHUNK: usize = 64 * 1024;
+
+/// The payload folder tree of one data directory.
+#[derive(Debug, Clone)]
+pub struct PayloadFiles {
+    data_dir: PathBuf,
+    root: PathBuf,
+}
+
+/// What a sweep removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    pub temp_files_removed: u64,
+    pub orphan_dirs_removed: u64,
+}
+
+impl PayloadFiles {
+    /// Opens (creating when needed) `data_dir/payloads`.
+    pub fn open(data_dir: &Path) -> StoreResult<PayloadFiles> {
+        let root = data_dir.join(PAYLOADS_DIR);
+        if !root.is_dir() {
+            std::fs::create_dir_all(&root).map_err(|e| StoreError::io(format!("creating {}", root.display()), e))?;
+            fsync_dir(data_dir)?;
+        }
+        Ok(PayloadFiles { data_dir: data_dir.to_path_buf(), root })
+    }
+
+    /// The folder that holds the parts of `key`.
+    pub fn message_dir(&self, key: MessageKey) -> PathBuf {
+        self.root.join(key.to_hex())
+    }
+
+    /// Streams `reader` into part number `index` of message `key`, durably, and describes the file. Fails with
+    /// [`StoreError::PayloadTooLarge`] (leaving nothing behind) when more than `max_size` bytes arrive.
+    pub async fn write_part<R>(
+        &self,
+        key: MessageKey,
+        index: u32,
+        content_id: &str,
+        mime_type: &str,
+        reader: &mut R,
+        max_size: u64,
+    ) -> StoreResult<PayloadPart>
+    where
+        R: AsyncRead + Unpin + ?Sized,
+    {
+        let dir = self.message_dir(key);
+        if !tokio::fs::try_exists(&dir).await.unwrap_or(false) {
+            tokio::fs::create_dir_all(&dir).await.map_err(|e| StoreError::io(format!("creating {}", dir.display()), e))?;
+            let root = self.root.clone();
+            blocking(move || fsync_dir(&root)).await?;
+        }
+        let temp = dir.join(format!("{TEMP_PREFIX}{index}-{}", uuid::Uuid::new_v4().simple()));
+        let final_name = format!("{index}.bin");
+        let result = write_temp(&temp, reader, max_size).await;
+        let (size, sha256) = match result {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&temp).await;
+                return Err(e);
+            }
+        };
+        let target = dir.join(&final_name);
+        if let Err(e) = tokio::fs::rename(&temp, &target).await {
+            let _ = tokio::fs::remove_file(&temp).await;
+            return Err(StoreError::io(format!("renaming {} to {}", temp.display(), target.display()), e));
+        }
+        blocking(move || fsync_dir(&dir)).await?;
+        Ok(PayloadPart {
+            content_id: content_id.to_string(),
+            mime_type: mime_type.to_string(),
+            size,
+            sha256,
+            file: format!("{PAYLOADS_DIR}/{}/{final_name}", key.to_hex()),
+        })
+    }
+
+    /// The absolute path of a stored part, refusing paths that would leave the message's own folder.
+    pub fn path_of(&self, key: MessageKey, part: &PayloadPart) -> StoreResult<PathBuf> {
+        let prefix = format!("{PAYLOADS_DIR}/{}/", key.to_hex());
+        let name = part
+            .file
+            .strip_prefix(&prefix)
+            .filter(|n| !n.is_empty() && !n.contains('/') && !n.contains('\\') && !n.starts_with('.'))
+            .ok_or_else(|| StoreError::InvalidRecord(format!("payload path {:?} is not under {prefix}", part.file)))?;
+        Ok(self.data_dir.join(PAYLOADS_DIR).join(key.to_hex()).join(name))
+    }
+
+    /// Opens a stored part for streaming.
+    pub async fn open_part(&self, key: MessageKey, part: &PayloadPart) -> StoreResult<tokio::fs::File> {
+        let path = self.path_of(key, part)?;
+        tokio::fs::File::open(&path).await.map_err(|e| StoreError::io(format!("opening {}", path.display()), e))
+    }
+
+    /// Re-reads a stored part and checks its size and SHA-256 against the record.
+    pub async fn verify_part(&self, key: MessageKey, part: &PayloadPart) -> StoreResult<bool> {
+        let mut file = self.open_part(key, part).await?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; COPY_CHUNK];
+        let mut size = 0u64;
+        loop {
+            let n = file.read(&mut buf).await.map_err(|e| StoreError::io("reading payload", e))?;
+            if n == 0 {
+                break;
+            }
+            size += n as u64;
+            hasher.update(&buf[..n]);
+        }
+        Ok(size == part.size && hex(&hasher.finish()) == part.sha256)
+    }
+
+    /// Removes the folder of `key` and everything in it (a duplicate's staged parts, or a purged message).
+    /// Returns the number of files removed.
+    pub async fn remove_message(&self, key: MessageKey) -> StoreResult<u64> {
+        let dir = self.message_dir(key);
+        let root = self.root.clone();
+        blocking(move || {
+            let removed = remove_dir_counting(&dir)?;
+            if removed > 0 || dir.exists() {
+                fsync_dir(&root)?;
+            }
+            Ok(removed)
+        })
+        .await
+    }
+
+    /// Removes temporary files everywhere and the folders of messages for which `has_record` is false. Only safe
+    /// while nothing writes payloads (at start, before the pipelines run).
+    pub fn sweep(&self, has_record: impl Fn(MessageKey) -> StoreResult<bool>) -> StoreResult<SweepReport> {
+        let mut report = SweepReport::default();
+        let entries =
+            std::fs::read_dir(&self.root).map_err(|e| StoreError::io(format!("listing {}", self.root.display()), e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| StoreError::io("listing payloads", e))?;
+            let path = entry.path();
+            let Some(key) = entry.file_name().to_str().and_then(MessageKey::from_hex) else {
+                tracing::warn!(path = %path.display(), "unexpected entry in the payload folder left alone");
+                continue;
+            };
+            if !path.is_dir() {
+                continue;
+            }
+            if !has_record(key)? {
+                remove_dir_counting(&path)?;
+                report.orphan_dirs_removed += 1;
+                continue;
+            }
+            let mut removed_here = false;
+            for file in std::fs::read_dir(&path).map_err(|e| StoreError::io(format!("listing {}", path.display()), e))? {
+                let file = file.map_err(|e| StoreError::io("listing payloads", e))?;
+                if file.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+                    std::fs::remove_file(file.path())
+                        .map_err(|e| StoreError::io(format!("removing {}", file.path().display()), e))?;
+                    report.temp_files_removed += 1;
+                    removed_here = true;
+                }
+            }
+            if removed_here {
+                fsync_dir(&path)?;
+            }
+        }
+        if report.orphan_dirs_removed > 0 {
+            fsync_dir(&self.root)?;
+        }
+        Ok(report)
+    }
+}
+
+async fn write_temp<R>(temp: &Path, reader: &mut R, max_size: u64) -> StoreResult<(u64, String)>
+where
+    R: AsyncRead + Unpin + ?Sized,
+{
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(temp)
+        .await
+        .map_err(|e| StoreError::io(format!("creating {}", temp.display()), e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; COPY_CHUNK];
+    let mut size = 0u64;
+    loop {
+        let n = reader.read(&mut buf).await.map_err(|e| StoreError::io("reading payload source", e))?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        if size > max_size {
+            return Err(StoreError::PayloadTooLarge { limit: max_size });
+        }
+        hasher.update(&buf[..n]);
+        file.write_all(&buf[..n]).await.map_err(|e| StoreError::io(format!("writing {}", temp.display()), e))?;
+    }
+    file.flush().await.map_err(|e| StoreError::io(format!("writing {}", temp.display()), e))?;
+    file.sync_all().await.map_err(|e| StoreError::io(format!("fsync {}", temp.display()), e))?;
+    Ok((size, hex(&hasher.finish())))
+}
+
+fn remove_dir_counting(dir: &Path) -> StoreResult<u64> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(StoreError::io(format!("listing {}", dir.display()), e)),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry.map_err(|e| StoreError::io("listing payloads", e))?;
+        std::fs::remove_file(entry.path())
+            .map_err(|e| StoreError::io(format!("removing {}", entry.path().display()), e))?;
+        removed += 1;
+    }
+    std::fs::remove_dir(dir).map_err(|e| StoreError::io(format!("removing {}", dir.display()), e))?;
+    Ok(removed)
+}
+
+/// Makes a folder's entries (new, renamed or removed names) durable.
+pub(crate) fn fsync_dir(dir: &Path) -> StoreResult<()> {
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| StoreError::io(format!("fsync folder {}", dir.display()), e))
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::io("blocking file task", std::io::Error::other(e.to_string())))?
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn written_part_is_complete_hashed_and_inside_its_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = PayloadFiles::open(dir.path()).unwrap();
+        let key = MessageKey(0xa1);
+        let mut data: &[u8] = b"hello payload";
+        let part = files.write_part(key, 0, "part@x", "text/plain", &mut data, 1024).await.unwrap();
+        assert_eq!(part.file, "payloads/00000000000000a1/0.bin");
+        assert_eq!(part.size, 13);
+        // sha256("hello payload")
+        assert_eq!(part.sha256, hex(&openssl::sha::sha256(b"hello payload")));
+        assert_eq!(std::fs::read(files.path_of(key, &part).unwrap()).unwrap(), b"hello payload");
+        assert!(files.verify_part(key, &part).await.unwrap());
+        let names: Vec<_> = std::fs::read_dir(files.message_dir(key)).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("0.bin")], "no temporary file may remain");
+    }
+
+    #[tokio::test]
+    async fn oversized_payload_is_refused_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = PayloadFiles::open(dir.path()).unwrap();
+        let big = vec![7u8; 200_000];
+        let mut src: &[u8] = &big;
+        let err = files.write_part(MessageKey(1), 0, "c", "application/octet-stream", &mut src, 100_000).await;
+        assert!(matches!(err, Err(StoreError::PayloadTooLarge { limit: 100_000 })), "{err:?}");
+        assert_eq!(std::fs::read_dir(files.message_dir(MessageKey(1))).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn path_of_refuses_escapes_and_foreign_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = PayloadFiles::open(dir.path()).unwrap();
+        let mut part = PayloadPart {
+            content_id: "c".into(),
+            mime_type: "x/y".into(),
+            size: 0,
+            sha256: String::new(),
+            file: "payloads/0000000000000001/../../etc/passwd".into(),
+        };
+        assert!(files.path_of(MessageKey(1), &part).is_err());
+        part.file = "payloads/0000000000000002/0.bin".into();
+        assert!(files.path_of(MessageKey(1), &part).is_err());
+        part.file = "payloads/0000000000000001/.tmp-0-abc".into();
+        assert!(files.path_of(MessageKey(1), &part).is_err());
+        part.file = "payloads/0000000000000001/0.bin".into();
+        assert!(files.path_of(MessageKey(1), &part).is_ok());
+    }
+
+    #[tokio::test]
+    async fn sweep_removes_temp_files_and_orphan_folders_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = PayloadFiles::open(dir.path()).unwrap();
+        let mut a: &[u8] = b"a";
+        let kept = files.write_part(MessageKey(1), 0, "c", "x/y", &mut a, 10).await.unwrap();
+        std::fs::write(files.message_dir(MessageKey(1)).join(".tmp-1-dead"), b"half").unwrap();
+        let mut b: &[u8] = b"b";
+        files.write_part(MessageKey(2), 0, "c", "x/y", &mut b, 10).await.unwrap();
+        let report = files.sweep(|k| Ok(k == MessageKey(1))).unwrap();
+        assert_eq!(report, SweepReport { temp_files_removed: 1, orphan_dirs_removed: 1 });
+        assert!(files.path_of(MessageKey(1), &kept).unwrap().exists());
+        assert!(!files.message_dir(MessageKey(2)).exists());
+    }
+}
