@@ -14,7 +14,18 @@ pub enum StoreError {
     IllegalTransition(#[from] IllegalTransition),
     /// The message is not in the state the caller expected (someone else changed it first).
     #[error("message {key} is {actual}, expected {expected}")]
-    UnexpectedState { key: MessageKey, expected: State, actual: State },
+    UnexpectedState {
+        key: MessageKey,
+        expected: State,
+        actual: State,
+    },
+    /// The message was claimed again after this caller's lease expired; its outcome belongs to the newer attempt.
+    #[error("message {key} is on attempt {actual}, the change was for attempt {expected}")]
+    StaleAttempt {
+        key: MessageKey,
+        expected: u32,
+        actual: u32,
+    },
     /// A change to `WaitingRetry` came without a next attempt time.
     #[error("transition of {0} to waiting_retry needs a next attempt time")]
     MissingRetryTime(MessageKey),
@@ -44,7 +55,10 @@ pub enum StoreError {
 
 impl StoreError {
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> StoreError {
-        StoreError::Io { context: context.into(), source }
+        StoreError::Io {
+            context: context.into(),
+            source,
+        }
     }
 }
 

@@ -48,9 +48,16 @@ pub(crate) struct GroupCommit {
 impl GroupCommit {
     /// Starts the committer task on the current tokio runtime.
     pub(crate) fn start(flush: FlushFn, settings: GroupCommitSettings) -> (GroupCommit, tokio::task::JoinHandle<()>) {
-        let (done, _) = watch::channel(Completed { epoch: 0, result: Ok(()) });
+        let (done, _) = watch::channel(Completed {
+            epoch: 0,
+            result: Ok(()),
+        });
         let shared = Arc::new(Shared {
-            registry: Mutex::new(Registry { next_epoch: 1, waiting: 0, closed: false }),
+            registry: Mutex::new(Registry {
+                next_epoch: 1,
+                waiting: 0,
+                closed: false,
+            }),
             wake: Notify::new(),
             done,
             flushes: AtomicU64::new(0),
@@ -183,8 +190,10 @@ mod tests {
     async fn every_writer_waits_for_a_flush_that_began_after_its_write() {
         let written = Arc::new(AtomicU64::new(0));
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let (gc, task) =
-            GroupCommit::start(recording_flush(written.clone(), seen.clone()), GroupCommitSettings::default());
+        let (gc, task) = GroupCommit::start(
+            recording_flush(written.clone(), seen.clone()),
+            GroupCommitSettings::default(),
+        );
         let mut handles = Vec::new();
         for _ in 0..200 {
             let gc = gc.clone();
@@ -201,7 +210,10 @@ mod tests {
             h.await.unwrap();
         }
         let flushes = gc.flushes();
-        assert!(flushes < 200, "group commit must batch: {flushes} flushes for 200 writers");
+        assert!(
+            flushes < 200,
+            "group commit must batch: {flushes} flushes for 200 writers"
+        );
         gc.close();
         task.await.unwrap();
     }
@@ -210,11 +222,19 @@ mod tests {
     async fn flush_failure_reaches_the_writer_and_close_refuses_new_writers() {
         let fail = Arc::new(AtomicBool::new(true));
         let f = fail.clone();
-        let flush: FlushFn =
-            Arc::new(move || if f.load(Ordering::SeqCst) { Err("disk on fire".into()) } else { Ok(()) });
+        let flush: FlushFn = Arc::new(move || {
+            if f.load(Ordering::SeqCst) {
+                Err("disk on fire".into())
+            } else {
+                Ok(())
+            }
+        });
         let (gc, task) = GroupCommit::start(flush, GroupCommitSettings::default());
         let err = gc.clone().wait_durable().await.unwrap_err();
-        assert!(matches!(err, StoreError::NotDurable(ref m) if m.contains("disk on fire")), "{err}");
+        assert!(
+            matches!(err, StoreError::NotDurable(ref m) if m.contains("disk on fire")),
+            "{err}"
+        );
         fail.store(false, Ordering::SeqCst);
         gc.clone().wait_durable().await.unwrap();
         gc.close();
@@ -225,7 +245,10 @@ mod tests {
     #[tokio::test]
     async fn disabled_mode_flushes_once_per_writer() {
         let flush: FlushFn = Arc::new(|| Ok(()));
-        let settings = GroupCommitSettings { enabled: false, ..GroupCommitSettings::default() };
+        let settings = GroupCommitSettings {
+            enabled: false,
+            ..GroupCommitSettings::default()
+        };
         let (gc, task) = GroupCommit::start(flush, settings);
         for _ in 0..5 {
             gc.clone().wait_durable().await.unwrap();

@@ -87,6 +87,12 @@ mod tests {
         let s = state_at_key(State::Failed, Timestamp(5), MessageKey(9));
         assert!(state_bound(State::Failed, Timestamp(5)).as_slice() <= s.as_slice());
         assert!(s.as_slice() < state_bound(State::Failed, Timestamp(6)).as_slice());
-        assert_eq!(cursor_of(&s, true), Some(Cursor { at: Timestamp(5), key: MessageKey(9) }));
+        assert_eq!(
+            cursor_of(&s, true),
+            Some(Cursor {
+                at: Timestamp(5),
+                key: MessageKey(9)
+            })
+        );
     }
 }

@@ -61,7 +61,10 @@ impl<T> Written<T> {
 
     /// For backends whose writes are durable when they return.
     pub fn already_durable(value: T) -> Written<T> {
-        Written { value, durable: Box::pin(async { Ok(()) }) }
+        Written {
+            value,
+            durable: Box::pin(async { Ok(()) }),
+        }
     }
 
     /// Waits until the write is on disk, then yields the value.
@@ -83,7 +86,9 @@ impl<T> Written<T> {
 
 impl<T: std::fmt::Debug> std::fmt::Debug for Written<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Written").field("value", &self.value).finish_non_exhaustive()
+        f.debug_struct("Written")
+            .field("value", &self.value)
+            .finish_non_exhaustive()
     }
 }
 
@@ -112,8 +117,12 @@ pub trait Store: Send + Sync {
     /// Takes up to `limit` outbound messages whose next attempt is due at `now` (or whose send lease expired),
     /// moves them to `Sending` under a lease of the configured length and counts the attempt. Claims need no
     /// durability: a lost claim leaves the message due, and recovery returns `Sending` messages to the schedule.
-    fn claim_due<'a>(&'a self, now: Timestamp, limit: usize, actor: &'a str)
-        -> BoxFuture<'a, StoreResult<Vec<Claimed>>>;
+    fn claim_due<'a>(
+        &'a self,
+        now: Timestamp,
+        limit: usize,
+        actor: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Vec<Claimed>>>;
 
     /// When the earliest scheduled message is due (or its lease expires), so the sender task knows how long to sleep.
     fn next_due(&self) -> BoxFuture<'_, StoreResult<Option<Timestamp>>>;

@@ -41,7 +41,10 @@ impl PayloadFiles {
             std::fs::create_dir_all(&root).map_err(|e| StoreError::io(format!("creating {}", root.display()), e))?;
             fsync_dir(data_dir)?;
         }
-        Ok(PayloadFiles { data_dir: data_dir.to_path_buf(), root })
+        Ok(PayloadFiles {
+            data_dir: data_dir.to_path_buf(),
+            root,
+        })
     }
 
     /// The folder that holds the parts of `key`.
@@ -65,7 +68,9 @@ impl PayloadFiles {
     {
         let dir = self.message_dir(key);
         if !tokio::fs::try_exists(&dir).await.unwrap_or(false) {
-            tokio::fs::create_dir_all(&dir).await.map_err(|e| StoreError::io(format!("creating {}", dir.display()), e))?;
+            tokio::fs::create_dir_all(&dir)
+                .await
+                .map_err(|e| StoreError::io(format!("creating {}", dir.display()), e))?;
             let root = self.root.clone();
             blocking(move || fsync_dir(&root)).await?;
         }
@@ -82,7 +87,10 @@ impl PayloadFiles {
         let target = dir.join(&final_name);
         if let Err(e) = tokio::fs::rename(&temp, &target).await {
             let _ = tokio::fs::remove_file(&temp).await;
-            return Err(StoreError::io(format!("renaming {} to {}", temp.display(), target.display()), e));
+            return Err(StoreError::io(
+                format!("renaming {} to {}", temp.display(), target.display()),
+                e,
+            ));
         }
         blocking(move || fsync_dir(&dir)).await?;
         Ok(PayloadPart {
@@ -108,7 +116,9 @@ impl PayloadFiles {
     /// Opens a stored part for streaming.
     pub async fn open_part(&self, key: MessageKey, part: &PayloadPart) -> StoreResult<tokio::fs::File> {
         let path = self.path_of(key, part)?;
-        tokio::fs::File::open(&path).await.map_err(|e| StoreError::io(format!("opening {}", path.display()), e))
+        tokio::fs::File::open(&path)
+            .await
+            .map_err(|e| StoreError::io(format!("opening {}", path.display()), e))
     }
 
     /// Re-reads a stored part and checks its size and SHA-256 against the record.
@@ -118,7 +128,10 @@ impl PayloadFiles {
         let mut buf = vec![0u8; COPY_CHUNK];
         let mut size = 0u64;
         loop {
-            let n = file.read(&mut buf).await.map_err(|e| StoreError::io("reading payload", e))?;
+            let n = file
+                .read(&mut buf)
+                .await
+                .map_err(|e| StoreError::io("reading payload", e))?;
             if n == 0 {
                 break;
             }
@@ -165,7 +178,9 @@ impl PayloadFiles {
                 continue;
             }
             let mut removed_here = false;
-            for file in std::fs::read_dir(&path).map_err(|e| StoreError::io(format!("listing {}", path.display()), e))? {
+            for file in
+                std::fs::read_dir(&path).map_err(|e| StoreError::io(format!("listing {}", path.display()), e))?
+            {
                 let file = file.map_err(|e| StoreError::io("listing payloads", e))?;
                 if file.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
                     std::fs::remove_file(file.path())
@@ -199,7 +214,10 @@ where
     let mut buf = vec![0u8; COPY_CHUNK];
     let mut size = 0u64;
     loop {
-        let n = reader.read(&mut buf).await.map_err(|e| StoreError::io("reading payload source", e))?;
+        let n = reader
+            .read(&mut buf)
+            .await
+            .map_err(|e| StoreError::io("reading payload source", e))?;
         if n == 0 {
             break;
         }
@@ -208,10 +226,16 @@ where
             return Err(StoreError::PayloadTooLarge { limit: max_size });
         }
         hasher.update(&buf[..n]);
-        file.write_all(&buf[..n]).await.map_err(|e| StoreError::io(format!("writing {}", temp.display()), e))?;
+        file.write_all(&buf[..n])
+            .await
+            .map_err(|e| StoreError::io(format!("writing {}", temp.display()), e))?;
     }
-    file.flush().await.map_err(|e| StoreError::io(format!("writing {}", temp.display()), e))?;
-    file.sync_all().await.map_err(|e| StoreError::io(format!("fsync {}", temp.display()), e))?;
+    file.flush()
+        .await
+        .map_err(|e| StoreError::io(format!("writing {}", temp.display()), e))?;
+    file.sync_all()
+        .await
+        .map_err(|e| StoreError::io(format!("fsync {}", temp.display()), e))?;
     Ok((size, hex(&hasher.finish())))
 }
 
@@ -263,15 +287,28 @@ mod tests {
         let files = PayloadFiles::open(dir.path()).unwrap();
         let key = MessageKey(0xa1);
         let mut data: &[u8] = b"hello payload";
-        let part = files.write_part(key, 0, "part@x", "text/plain", &mut data, 1024).await.unwrap();
+        let part = files
+            .write_part(key, 0, "part@x", "text/plain", &mut data, 1024)
+            .await
+            .unwrap();
         assert_eq!(part.file, "payloads/00000000000000a1/0.bin");
         assert_eq!(part.size, 13);
         // sha256("hello payload")
         assert_eq!(part.sha256, hex(&openssl::sha::sha256(b"hello payload")));
-        assert_eq!(std::fs::read(files.path_of(key, &part).unwrap()).unwrap(), b"hello payload");
+        assert_eq!(
+            std::fs::read(files.path_of(key, &part).unwrap()).unwrap(),
+            b"hello payload"
+        );
         assert!(files.verify_part(key, &part).await.unwrap());
-        let names: Vec<_> = std::fs::read_dir(files.message_dir(key)).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("0.bin")], "no temporary file may remain");
+        let names: Vec<_> = std::fs::read_dir(files.message_dir(key))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names,
+            vec![std::ffi::OsString::from("0.bin")],
+            "no temporary file may remain"
+        );
     }
 
     #[tokio::test]
@@ -280,8 +317,13 @@ mod tests {
         let files = PayloadFiles::open(dir.path()).unwrap();
         let big = vec![7u8; 200_000];
         let mut src: &[u8] = &big;
-        let err = files.write_part(MessageKey(1), 0, "c", "application/octet-stream", &mut src, 100_000).await;
-        assert!(matches!(err, Err(StoreError::PayloadTooLarge { limit: 100_000 })), "{err:?}");
+        let err = files
+            .write_part(MessageKey(1), 0, "c", "application/octet-stream", &mut src, 100_000)
+            .await;
+        assert!(
+            matches!(err, Err(StoreError::PayloadTooLarge { limit: 100_000 })),
+            "{err:?}"
+        );
         assert_eq!(std::fs::read_dir(files.message_dir(MessageKey(1))).unwrap().count(), 0);
     }
 
@@ -310,12 +352,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let files = PayloadFiles::open(dir.path()).unwrap();
         let mut a: &[u8] = b"a";
-        let kept = files.write_part(MessageKey(1), 0, "c", "x/y", &mut a, 10).await.unwrap();
+        let kept = files
+            .write_part(MessageKey(1), 0, "c", "x/y", &mut a, 10)
+            .await
+            .unwrap();
         std::fs::write(files.message_dir(MessageKey(1)).join(".tmp-1-dead"), b"half").unwrap();
         let mut b: &[u8] = b"b";
-        files.write_part(MessageKey(2), 0, "c", "x/y", &mut b, 10).await.unwrap();
+        files
+            .write_part(MessageKey(2), 0, "c", "x/y", &mut b, 10)
+            .await
+            .unwrap();
         let report = files.sweep(|k| Ok(k == MessageKey(1))).unwrap();
-        assert_eq!(report, SweepReport { temp_files_removed: 1, orphan_dirs_removed: 1 });
+        assert_eq!(
+            report,
+            SweepReport {
+                temp_files_removed: 1,
+                orphan_dirs_removed: 1
+            }
+        );
         assert!(files.path_of(MessageKey(1), &kept).unwrap().exists());
         assert!(!files.message_dir(MessageKey(2)).exists());
     }

@@ -35,7 +35,10 @@ impl Default for StoreSettings {
 impl StoreSettings {
     /// Settings with every default and the given data directory.
     pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> StoreSettings {
-        StoreSettings { data_dir: data_dir.into(), ..StoreSettings::default() }
+        StoreSettings {
+            data_dir: data_dir.into(),
+            ..StoreSettings::default()
+        }
     }
 
     pub fn send_lease(&self) -> Duration {
@@ -59,7 +62,11 @@ pub struct GroupCommitSettings {
 
 impl Default for GroupCommitSettings {
     fn default() -> Self {
-        GroupCommitSettings { enabled: true, max_delay_micros: 0, max_batch: 512 }
+        GroupCommitSettings {
+            enabled: true,
+            max_delay_micros: 0,
+            max_batch: 512,
+        }
     }
 }
 
@@ -125,7 +132,10 @@ mod tests {
         assert_eq!(s.retention.failed_days, Some(180));
         assert_eq!(s.group_commit.max_delay(), Duration::from_micros(500));
         assert!(s.group_commit.enabled);
-        assert!(toml::from_str::<StoreSettings>("datadir = \"x\"").is_err(), "typos must be refused");
+        assert!(
+            toml::from_str::<StoreSettings>("datadir = \"x\"").is_err(),
+            "typos must be refused"
+        );
     }
 
     #[test]

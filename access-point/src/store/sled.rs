@@ -166,7 +166,10 @@ fn encode_json<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 fn decode_json<T: for<'de> Deserialize<'de>>(tree: &'static str, bytes: &[u8]) -> StoreResult<T> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt { tree, detail: e.to_string() })
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        tree,
+        detail: e.to_string(),
+    })
 }
 
 fn encode_evidence(kind: EvidenceKind, at: Timestamp, bytes: &[u8]) -> Vec<u8> {
@@ -178,10 +181,17 @@ fn encode_evidence(kind: EvidenceKind, at: Timestamp, bytes: &[u8]) -> Vec<u8> {
 }
 
 fn decode_evidence(v: &[u8]) -> StoreResult<Evidence> {
-    let corrupt = || StoreError::Corrupt { tree: "evidence", detail: "short or unknown entry".into() };
+    let corrupt = || StoreError::Corrupt {
+        tree: "evidence",
+        detail: "short or unknown entry".into(),
+    };
     let kind = EvidenceKind::from_tag(*v.first().ok_or_else(corrupt)?).ok_or_else(corrupt)?;
     let at = u64::from_be_bytes(v.get(1..9).ok_or_else(corrupt)?.try_into().map_err(|_| corrupt())?);
-    Ok(Evidence { kind, at: Timestamp(at), bytes: v[9..].to_vec() })
+    Ok(Evidence {
+        kind,
+        at: Timestamp(at),
+        bytes: v[9..].to_vec(),
+    })
 }
 
 fn encode_dedup(key: MessageKey, expires: Timestamp) -> [u8; 16] {
@@ -192,7 +202,10 @@ fn encode_dedup(key: MessageKey, expires: Timestamp) -> [u8; 16] {
 fn decode_dedup(v: &[u8]) -> StoreResult<(MessageKey, Timestamp)> {
     keys::parse_at_key(v)
         .map(|(expires, key)| (key, expires))
-        .ok_or(StoreError::Corrupt { tree: "dedup", detail: "short entry".into() })
+        .ok_or(StoreError::Corrupt {
+            tree: "dedup",
+            detail: "short entry".into(),
+        })
 }
 
 fn decode_u64(v: &[u8]) -> u64 {
@@ -231,7 +244,8 @@ fn load(tx: &Tx, key: MessageKey) -> TxResult<Option<StoredRecord>> {
 }
 
 fn save(tx: &Tx, stored: &StoredRecord) -> TxResult<()> {
-    tx.messages().insert(&keys::message(stored.record.key), encode_json(stored))?;
+    tx.messages()
+        .insert(&keys::message(stored.record.key), encode_json(stored))?;
     Ok(())
 }
 
@@ -245,9 +259,14 @@ fn add_count(tx: &Tx, state: State, delta: i64) -> TxResult<()> {
 
 /// Adds the index entries of a freshly created record.
 fn index_new(tx: &Tx, record: &MessageRecord) -> TxResult<()> {
-    tx.ids().insert(keys::message_id(record.direction, &record.meta.message_id), &keys::message(record.key))?;
-    tx.by_state().insert(&keys::state_at_key(record.state, record.updated_at, record.key), &[])?;
-    tx.by_created().insert(&keys::at_key(record.created_at, record.key), &[])?;
+    tx.ids().insert(
+        keys::message_id(record.direction, &record.meta.message_id),
+        &keys::message(record.key),
+    )?;
+    tx.by_state()
+        .insert(&keys::state_at_key(record.state, record.updated_at, record.key), &[])?;
+    tx.by_created()
+        .insert(&keys::at_key(record.created_at, record.key), &[])?;
     if let Some(at) = schedule_time(record) {
         tx.schedule().insert(&keys::at_key(at, record.key), &[])?;
     }
@@ -256,15 +275,18 @@ fn index_new(tx: &Tx, record: &MessageRecord) -> TxResult<()> {
 
 fn append_history(tx: &Tx, stored: &mut StoredRecord, entry: &StateChange) -> TxResult<u32> {
     let seq = stored.history_len;
-    tx.history().insert(&keys::seq_key(stored.record.key, seq), encode_json(entry))?;
+    tx.history()
+        .insert(&keys::seq_key(stored.record.key, seq), encode_json(entry))?;
     stored.history_len += 1;
     Ok(seq)
 }
 
 fn append_evidence(tx: &Tx, stored: &mut StoredRecord, evidence: &NewEvidence, at: Timestamp) -> TxResult<()> {
     let seq = stored.evidence_len;
-    tx.evidence()
-        .insert(&keys::seq_key(stored.record.key, seq), encode_evidence(evidence.kind, at, &evidence.bytes))?;
+    tx.evidence().insert(
+        &keys::seq_key(stored.record.key, seq),
+        encode_evidence(evidence.kind, at, &evidence.bytes),
+    )?;
     stored.evidence_len += 1;
     Ok(())
 }
@@ -275,7 +297,8 @@ fn apply_change(tx: &Tx, stored: &mut StoredRecord, change: &Change, now: Timest
     if let Err(e) = from.check_transition(change.to) {
         return abort(e.into());
     }
-    tx.by_state().remove(&keys::state_at_key(from, stored.record.updated_at, key))?;
+    tx.by_state()
+        .remove(&keys::state_at_key(from, stored.record.updated_at, key))?;
     if let Some(at) = schedule_time(&stored.record) {
         tx.schedule().remove(&keys::at_key(at, key))?;
     }
@@ -309,7 +332,8 @@ fn apply_change(tx: &Tx, stored: &mut StoredRecord, change: &Change, now: Timest
             state: change.to,
             error: error.to_string(),
         };
-        tx.errors().insert(&keys::error_key(now, key, seq), encode_json(&logged))?;
+        tx.errors()
+            .insert(&keys::error_key(now, key, seq), encode_json(&logged))?;
     }
     if let Some(evidence) = change.evidence {
         append_evidence(tx, stored, evidence, now)?;
@@ -336,7 +360,14 @@ impl SledStore {
         let flush: FlushFn = Arc::new(move || flush_db.flush().map(|_| ()).map_err(|e| e.to_string()));
         let (commit, task) = GroupCommit::start(flush, settings.group_commit.clone());
         Ok(SledStore {
-            inner: Arc::new(Inner { db, trees, payloads, settings, commit, committer: Mutex::new(Some(task)) }),
+            inner: Arc::new(Inner {
+                db,
+                trees,
+                payloads,
+                settings,
+                commit,
+                committer: Mutex::new(Some(task)),
+            }),
         })
     }
 
@@ -370,7 +401,10 @@ impl SledStore {
 
 fn open_blocking(data_dir: &Path, cache: u64) -> StoreResult<(::sled::Db, Trees, PayloadFiles)> {
     std::fs::create_dir_all(data_dir).map_err(|e| StoreError::io(format!("creating {}", data_dir.display()), e))?;
-    let db = ::sled::Config::new().path(data_dir.join(DB_DIR)).cache_capacity(cache).open()?;
+    let db = ::sled::Config::new()
+        .path(data_dir.join(DB_DIR))
+        .cache_capacity(cache)
+        .open()?;
     let trees = Trees::open(&db)?;
     let payloads = PayloadFiles::open(data_dir)?;
     Ok((db, trees, payloads))
@@ -379,10 +413,12 @@ fn open_blocking(data_dir: &Path, cache: u64) -> StoreResult<(::sled::Db, Trees,
 impl Inner {
     fn transact<T>(&self, f: impl Fn(&Tx) -> TxResult<T>) -> StoreResult<T> {
         let trees = self.trees.all();
-        trees[..].transaction(|view: &Vec<TransactionalTree>| f(&Tx(view))).map_err(|e| match e {
-            TransactionError::Abort(e) => e,
-            TransactionError::Storage(e) => e.into(),
-        })
+        trees[..]
+            .transaction(|view: &Vec<TransactionalTree>| f(&Tx(view)))
+            .map_err(|e| match e {
+                TransactionError::Abort(e) => e,
+                TransactionError::Storage(e) => e.into(),
+            })
     }
 
     fn check_payloads(&self, key: MessageKey, payloads: &[PayloadPart]) -> StoreResult<()> {
@@ -437,7 +473,11 @@ impl Inner {
                     new.meta.message_id
                 )));
             }
-            let mut stored = StoredRecord { record: record.clone(), history_len: 0, evidence_len: 0 };
+            let mut stored = StoredRecord {
+                record: record.clone(),
+                history_len: 0,
+                evidence_len: 0,
+            };
             let created = StateChange {
                 at: now,
                 from: None,
@@ -471,7 +511,10 @@ impl Inner {
             last_error: None,
         };
         let dedup_key = new.meta.message_id.as_bytes();
-        let receipt = NewEvidence { kind: EvidenceKind::Receipt, bytes: new.receipt.clone() };
+        let receipt = NewEvidence {
+            kind: EvidenceKind::Receipt,
+            bytes: new.receipt.clone(),
+        };
         let outcome = self.transact(|tx| {
             if let Some(v) = tx.dedup().get(dedup_key)? {
                 let (old_key, old_expires) = match decode_dedup(&v) {
@@ -489,7 +532,10 @@ impl Inner {
                             },
                             None => None,
                         };
-                        return Ok(InboundInsert::Duplicate { existing: existing.record, receipt });
+                        return Ok(InboundInsert::Duplicate {
+                            existing: existing.record,
+                            receipt,
+                        });
                     }
                 }
                 tx.dedup_expiry().remove(&keys::at_key(old_expires, old_key))?;
@@ -497,7 +543,11 @@ impl Inner {
             if tx.messages().get(keys::message(new.key))?.is_some() {
                 return abort(StoreError::InvalidRecord(format!("key {} is already used", new.key)));
             }
-            let mut stored = StoredRecord { record: record.clone(), history_len: 0, evidence_len: 0 };
+            let mut stored = StoredRecord {
+                record: record.clone(),
+                history_len: 0,
+                evidence_len: 0,
+            };
             let created = StateChange {
                 at: now,
                 from: None,
@@ -545,6 +595,15 @@ impl Inner {
                     actual: stored.record.state,
                 });
             }
+            if let Some(expected) = t.expected_attempt {
+                if stored.record.attempts != expected {
+                    return abort(StoreError::StaleAttempt {
+                        key: t.key,
+                        expected,
+                        actual: stored.record.attempts,
+                    });
+                }
+            }
             apply_change(tx, &mut stored, &change, now)?;
             Ok(stored.record)
         })
@@ -568,7 +627,9 @@ impl Inner {
             if claimed.len() >= limit {
                 break;
             }
-            let Some((due, key)) = keys::parse_at_key(&sched_key) else { continue };
+            let Some((due, key)) = keys::parse_at_key(&sched_key) else {
+                continue;
+            };
             let outcome = self.transact(|tx| {
                 if tx.schedule().get(&sched_key)?.is_none() {
                     return Ok(None); // another claimer was first
@@ -607,7 +668,10 @@ impl Inner {
                     count_attempt: true,
                 };
                 apply_change(tx, &mut stored, &sending, now)?;
-                Ok(Some(Claimed { record: stored.record, claimed_from }))
+                Ok(Some(Claimed {
+                    record: stored.record,
+                    claimed_from,
+                }))
             })?;
             claimed.extend(outcome);
         }
@@ -615,7 +679,12 @@ impl Inner {
     }
 
     fn next_due(&self) -> StoreResult<Option<Timestamp>> {
-        Ok(self.trees.schedule.first()?.and_then(|(k, _)| keys::parse_at_key(&k)).map(|(at, _)| at))
+        Ok(self
+            .trees
+            .schedule
+            .first()?
+            .and_then(|(k, _)| keys::parse_at_key(&k))
+            .map(|(at, _)| at))
     }
 
     fn history(&self, key: MessageKey) -> StoreResult<Vec<StateChange>> {
@@ -628,11 +697,22 @@ impl Inner {
     }
 
     fn evidence(&self, key: MessageKey) -> StoreResult<Vec<Evidence>> {
-        self.trees.evidence.scan_prefix(keys::message(key)).values().map(|v| decode_evidence(&v?)).collect()
+        self.trees
+            .evidence
+            .scan_prefix(keys::message(key))
+            .values()
+            .map(|v| decode_evidence(&v?))
+            .collect()
     }
 
-    fn find_duplicate(&self, message_id: &str, now: Timestamp) -> StoreResult<Option<(MessageRecord, Option<Evidence>)>> {
-        let Some(v) = self.trees.dedup.get(message_id.as_bytes())? else { return Ok(None) };
+    fn find_duplicate(
+        &self,
+        message_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<(MessageRecord, Option<Evidence>)>> {
+        let Some(v) = self.trees.dedup.get(message_id.as_bytes())? else {
+            return Ok(None);
+        };
         let (key, expires) = decode_dedup(&v)?;
         if expires <= now {
             return Ok(None);
@@ -642,10 +722,17 @@ impl Inner {
     }
 
     fn list(&self, q: &ListQuery) -> StoreResult<Page> {
-        let limit = if q.limit == 0 { MAX_PAGE_SIZE } else { q.limit.min(MAX_PAGE_SIZE) };
+        let limit = if q.limit == 0 {
+            MAX_PAGE_SIZE
+        } else {
+            q.limit.min(MAX_PAGE_SIZE)
+        };
         if let (Some(state), Some(direction)) = (q.state, q.direction) {
             if state.direction() != direction {
-                return Ok(Page { records: Vec::new(), next: None });
+                return Ok(Page {
+                    records: Vec::new(),
+                    next: None,
+                });
             }
         }
         let since = q.since.unwrap_or(Timestamp(0));
@@ -655,7 +742,11 @@ impl Inner {
                     Some(until) => keys::state_bound(state, until).to_vec(),
                     None => vec![state.tag() + 1],
                 };
-                (&self.trees.by_state, keys::state_bound(state, since).to_vec(), Bound::Excluded(end))
+                (
+                    &self.trees.by_state,
+                    keys::state_bound(state, since).to_vec(),
+                    Bound::Excluded(end),
+                )
             }
             None => {
                 let end = match q.until {
@@ -708,7 +799,14 @@ impl Inner {
     }
 
     fn last_errors(&self, n: usize) -> StoreResult<Vec<ErrorEntry>> {
-        self.trees.errors.iter().values().rev().take(n).map(|v| decode_json("errors", &v?)).collect()
+        self.trees
+            .errors
+            .iter()
+            .values()
+            .rev()
+            .take(n)
+            .map(|v| decode_json("errors", &v?))
+            .collect()
     }
 
     /// Removes one message and everything that refers to it, if it is still in `state`.
@@ -744,7 +842,8 @@ impl Inner {
             if let Some(at) = schedule_time(record) {
                 tx.schedule().remove(&keys::at_key(at, key))?;
             }
-            tx.by_state().remove(&keys::state_at_key(record.state, record.updated_at, key))?;
+            tx.by_state()
+                .remove(&keys::state_at_key(record.state, record.updated_at, key))?;
             tx.by_created().remove(&keys::at_key(record.created_at, key))?;
             add_count(tx, record.state, -1)?;
             Ok(true)
@@ -755,12 +854,16 @@ impl Inner {
     fn purge_records(&self, now: Timestamp, report: &mut PurgeReport) -> StoreResult<Vec<MessageKey>> {
         let mut purged = Vec::new();
         for state in State::ALL {
-            let Some(retention) = self.settings.retention.retention_for(state) else { continue };
+            let Some(retention) = self.settings.retention.retention_for(state) else {
+                continue;
+            };
             let cutoff = now.minus(retention);
             let range = keys::state_bound(state, Timestamp(0)).to_vec()..keys::state_bound(state, cutoff).to_vec();
             let due: Vec<IVec> = self.trees.by_state.range(range).keys().collect::<Result<_, _>>()?;
             for k in due {
-                let Some(cursor) = keys::cursor_of(&k, true) else { continue };
+                let Some(cursor) = keys::cursor_of(&k, true) else {
+                    continue;
+                };
                 if self.delete_message(cursor.key, state)? {
                     purged.push(cursor.key);
                     report.messages += 1;
@@ -769,10 +872,11 @@ impl Inner {
         }
         // Expired duplicate-detection entries.
         let upper = keys::at_key(Timestamp(now.0.saturating_add(1)), MessageKey(0));
-        let expired: Vec<(IVec, IVec)> =
-            self.trees.dedup_expiry.range(..upper).collect::<Result<_, _>>()?;
+        let expired: Vec<(IVec, IVec)> = self.trees.dedup_expiry.range(..upper).collect::<Result<_, _>>()?;
         for (k, message_id) in expired {
-            let Some((expires, key)) = keys::parse_at_key(&k) else { continue };
+            let Some((expires, key)) = keys::parse_at_key(&k) else {
+                continue;
+            };
             let removed = self.transact(|tx| {
                 let mut removed = false;
                 if let Some(v) = tx.dedup().get(&message_id)? {
@@ -804,11 +908,17 @@ impl Inner {
 
     fn release_leases(&self) -> StoreResult<u64> {
         let now = Timestamp::now();
-        let sending: Vec<IVec> =
-            self.trees.by_state.scan_prefix([State::Sending.tag()]).keys().collect::<Result<_, _>>()?;
+        let sending: Vec<IVec> = self
+            .trees
+            .by_state
+            .scan_prefix([State::Sending.tag()])
+            .keys()
+            .collect::<Result<_, _>>()?;
         let mut released = 0;
         for k in sending {
-            let Some(cursor) = keys::cursor_of(&k, true) else { continue };
+            let Some(cursor) = keys::cursor_of(&k, true) else {
+                continue;
+            };
             let change = Change {
                 to: State::WaitingRetry,
                 actor: "store:recover",
@@ -820,7 +930,9 @@ impl Inner {
                 count_attempt: false,
             };
             let done = self.transact(|tx| {
-                let Some(mut stored) = load(tx, cursor.key)? else { return Ok(false) };
+                let Some(mut stored) = load(tx, cursor.key)? else {
+                    return Ok(false);
+                };
                 if stored.record.state != State::Sending {
                     return Ok(false);
                 }
@@ -963,7 +1075,8 @@ impl Store for SledStore {
             if let Some(task) = task {
                 let _ = task.await;
             }
-            self.blocking(|inner| inner.db.flush().map(|_| ()).map_err(StoreError::from)).await
+            self.blocking(|inner| inner.db.flush().map(|_| ()).map_err(StoreError::from))
+                .await
         })
     }
 }

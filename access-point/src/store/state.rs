@@ -35,8 +35,13 @@ impl Direction {
     }
 }
 
-const OUTBOUND_STATES: [State; 5] =
-    [State::Submitted, State::Sending, State::WaitingRetry, State::Delivered, State::Failed];
+const OUTBOUND_STATES: [State; 5] = [
+    State::Submitted,
+    State::Sending,
+    State::WaitingRetry,
+    State::Delivered,
+    State::Failed,
+];
 const INBOUND_STATES: [State; 3] = [State::Received, State::Fetched, State::Acknowledged];
 
 /// Where a message is in its lifecycle. Each state belongs to exactly one [`Direction`].
@@ -192,7 +197,10 @@ mod tests {
     fn delivered_cannot_go_back_to_sending() {
         assert_eq!(
             State::Delivered.check_transition(State::Sending),
-            Err(IllegalTransition { from: State::Delivered, to: State::Sending })
+            Err(IllegalTransition {
+                from: State::Delivered,
+                to: State::Sending
+            })
         );
         assert!(State::Submitted.check_transition(State::Delivered).is_err());
         assert!(State::Sending.check_transition(State::Delivered).is_ok());
@@ -213,6 +221,9 @@ mod tests {
                 assert_eq!(s.direction(), d);
             }
         }
-        assert_eq!(Direction::Outbound.states().len() + Direction::Inbound.states().len(), State::ALL.len());
+        assert_eq!(
+            Direction::Outbound.states().len() + Direction::Inbound.states().len(),
+            State::ALL.len()
+        );
     }
 }

@@ -222,7 +222,10 @@ pub enum InboundInsert {
     Inserted(MessageRecord),
     /// The MessageId was already received within its window: nothing was stored; answer with `receipt`, the very
     /// bytes sent the first time, and do not deliver again. The caller removes the payload files it staged.
-    Duplicate { existing: MessageRecord, receipt: Option<Evidence> },
+    Duplicate {
+        existing: MessageRecord,
+        receipt: Option<Evidence>,
+    },
 }
 
 /// A requested state change.
@@ -239,6 +242,9 @@ pub struct Transition {
     /// Recorded as `last_error` and listed by [`Store::last_errors`](super::Store::last_errors).
     pub error: Option<String>,
     pub evidence: Option<NewEvidence>,
+    /// When set, the change is refused unless the record's attempt count is this value: a sender whose lease
+    /// expired (and whose message another sender claimed again) cannot overwrite the newer attempt's outcome.
+    pub expected_attempt: Option<u32>,
 }
 
 impl Transition {
@@ -253,7 +259,14 @@ impl Transition {
             next_attempt_at: None,
             error: None,
             evidence: None,
+            expected_attempt: None,
         }
+    }
+
+    /// Refuse the change unless the message is still on attempt `attempt` (use [`Claimed`]'s `record.attempts`).
+    pub fn for_attempt(mut self, attempt: u32) -> Transition {
+        self.expected_attempt = Some(attempt);
+        self
     }
 
     pub fn reason(mut self, reason: impl Into<String>) -> Transition {
