@@ -1,5 +1,7 @@
 //! The `sdk-ap` command line. Each sub-command lives in its own file; this module only wires them to clap.
 
+pub mod init;
+
 use clap::{Parser, Subcommand};
 
 /// sdk-ap: an AS4 access point for the Swedish SDK federation ("Säker digital kommunikation") and eDelivery.
@@ -13,10 +15,15 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Create a development access point (configuration, test CA, certificates, CRL) in a folder.
+    Init(init::InitArgs),
+}
 
 /// Parses the command line and runs the chosen sub-command; returns the process exit code.
 pub fn run() -> std::process::ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Init(args) => init::run(args),
+    }
 }
