@@ -252,7 +252,7 @@ impl DevPki {
         )?)?;
         let tls = issue(&tls_spec, tls_key)?;
 
-        let mut pki = DevPki {
+        let pki = DevPki {
             party_id: party.clone(),
             crl: sign_crl(&ca, &[], 1, now - BACKDATE, now + Duration::days(DEV_CRL_VALIDITY_DAYS))?,
             ca,
@@ -263,13 +263,31 @@ impl DevPki {
             revoked: Vec::new(),
             crl_number: 1,
         };
-        pki.crl_number = 1;
         Ok(pki)
     }
 
     /// Issues a certificate for `key` from this CA, as described by `spec` (tests: expired, wrong usage, other CN).
     pub fn issue<T: HasPublic>(&self, spec: &CertSpec, key: &PKeyRef<T>) -> Result<X509, ErrorStack> {
         build_certificate(spec, key, Some(&self.ca.certificate), &self.ca.key)
+    }
+
+    /// Issues a certificate from any issuer key pair (tests: intermediate CAs and their leaves).
+    pub fn issue_from<T: HasPublic>(issuer: &KeyPair, spec: &CertSpec, key: &PKeyRef<T>) -> Result<X509, ErrorStack> {
+        build_certificate(spec, key, Some(&issuer.certificate), &issuer.key)
+    }
+
+    /// A CRL signed by `issuer` over the given revoked serials (tests: CRLs of intermediate CAs).
+    pub fn crl_from(
+        issuer: &KeyPair,
+        revoked: &[&X509Ref],
+        this_update: OffsetDateTime,
+        next_update: OffsetDateTime,
+    ) -> Result<X509Crl, ErrorStack> {
+        let mut list = Vec::with_capacity(revoked.len());
+        for cert in revoked {
+            list.push((cert.serial_number().to_bn()?.to_vec(), this_update));
+        }
+        sign_crl(issuer, &list, 1, this_update, next_update)
     }
 
     /// Issues a certificate and pairs it with a fresh key of the same kind as the message key (pooled RSA 3072).
@@ -464,8 +482,16 @@ fn build_certificate<T: HasPublic>(
         }
         b.append_extension(san.build(&b.x509v3_context(issuer, None))?)?;
     }
-    b.sign(signer, MessageDigest::sha256())?;
+    b.sign(signer, signature_digest(signer))?;
     Ok(b.build())
+}
+
+/// SHA-256 for RSA and ECDSA; EdDSA signs the message itself and takes no separate digest.
+fn signature_digest(signer: &PKeyRef<Private>) -> MessageDigest {
+    match signer.id() {
+        openssl::pkey::Id::ED25519 | openssl::pkey::Id::ED448 => MessageDigest::null(),
+        _ => MessageDigest::sha256(),
+    }
 }
 
 fn key_usage_extension(usage: X509KeyUsage) -> Result<X509Extension, ErrorStack> {
@@ -512,7 +538,7 @@ fn sign_crl(
     b.append_extension(authority_key_id_extension(&ca.certificate)?)?;
     b.append_extension(CrlNumber::new(BigNum::from_u32(number)?)?.build()?)?;
     b.sort()?;
-    b.sign(&ca.key, MessageDigest::sha256())?;
+    b.sign(&ca.key, signature_digest(&ca.key))?;
     b.build()
 }
 
