@@ -11,4 +11,5 @@ pub mod config;
 pub mod ebms;
 pub mod mime;
 pub mod pki;
+pub mod wss;
 pub mod store;
