@@ -1,0 +1,193 @@
+//! Where each value of a TOML document sits, so that errors can name a line and a field.
+//!
+//! The typed model stays free of span wrappers: the document is read a second time into this tree of spanned
+//! nodes, which answers "which line holds `pmode[3].security.signature.algorithm`" and "which P-Mode and field
+//! contains byte offset N".
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use std::fmt;
+use std::ops::Range;
+use toml::Spanned;
+
+/// A TOML value with the spans of all nested values.
+#[derive(Debug)]
+pub(crate) enum Node {
+    Table(Vec<(String, Spanned<Node>)>),
+    Array(Vec<Spanned<Node>>),
+    Leaf(Option<String>),
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = Node;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any TOML value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Node, E> {
+        Ok(Node::Leaf(None))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Node, E> {
+        Ok(Node::Leaf(None))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Node, E> {
+        Ok(Node::Leaf(None))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Node, E> {
+        Ok(Node::Leaf(None))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Node, E> {
+        Ok(Node::Leaf(Some(v.to_string())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Node, E> {
+        Ok(Node::Leaf(Some(v)))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Spanned<Node>>()? {
+            items.push(item);
+        }
+        Ok(Node::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value::<Spanned<Node>>()?;
+            entries.push((key, value));
+        }
+        Ok(Node::Table(entries))
+    }
+}
+
+/// The spanned tree of one document plus its text, for line lookups.
+pub(crate) struct SpanIndex<'a> {
+    text: &'a str,
+    root: Vec<(String, Spanned<Node>)>,
+}
+
+impl<'a> SpanIndex<'a> {
+    /// Reads the document's structure; a syntax error comes back as the toml error.
+    pub(crate) fn parse(text: &'a str) -> Result<Self, toml::de::Error> {
+        let root = match toml::from_str::<Node>(text)? {
+            Node::Table(entries) => entries,
+            _ => Vec::new(),
+        };
+        Ok(SpanIndex { text, root })
+    }
+
+    /// The 1-based line of a byte offset.
+    pub(crate) fn line_of(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+    }
+
+    fn pmodes(&self) -> &[Spanned<Node>] {
+        match self.root.iter().find(|(k, _)| k == "pmode").map(|(_, v)| v.get_ref()) {
+            Some(Node::Array(items)) => items,
+            _ => &[],
+        }
+    }
+
+    /// Number of `[[pmode]]` entries.
+    pub(crate) fn pmode_count(&self) -> usize {
+        self.pmodes().len()
+    }
+
+    /// The `id` string of P-Mode `index`, if it has one.
+    pub(crate) fn pmode_id(&self, index: usize) -> Option<String> {
+        match self.pmodes().get(index)?.get_ref() {
+            Node::Table(entries) => entries
+                .iter()
+                .find(|(k, _)| k == "id")
+                .and_then(|(_, v)| match v.get_ref() {
+                    Node::Leaf(Some(s)) => Some(s.clone()),
+                    _ => None,
+                }),
+            _ => None,
+        }
+    }
+
+    /// The line of the deepest existing value along `field` (dotted) inside P-Mode `index`; the P-Mode's own line
+    /// when none of the path exists.
+    pub(crate) fn line_of_field(&self, index: usize, field: &str) -> Option<usize> {
+        let pmode = self.pmodes().get(index)?;
+        let mut span = pmode.span();
+        let mut node = pmode.get_ref();
+        for segment in field.split('.') {
+            let (name, position) = split_index(segment);
+            let Node::Table(entries) = node else { break };
+            let Some((_, child)) = entries.iter().find(|(k, _)| k == name) else {
+                break;
+            };
+            span = child.span();
+            node = child.get_ref();
+            if let Some(i) = position {
+                let Node::Array(items) = node else { break };
+                let Some(item) = items.get(i) else { break };
+                span = item.span();
+                node = item.get_ref();
+            }
+        }
+        Some(self.line_of(span.start))
+    }
+
+    /// The P-Mode index and dotted field path of the innermost value containing `at`.
+    pub(crate) fn locate(&self, at: &Range<usize>) -> Option<(usize, String)> {
+        let (index, pmode) = self
+            .pmodes()
+            .iter()
+            .enumerate()
+            .find(|(_, p)| contains(&p.span(), at))?;
+        let mut path = Vec::new();
+        let mut node = pmode.get_ref();
+        loop {
+            match node {
+                Node::Table(entries) => match entries.iter().find(|(_, v)| contains(&v.span(), at)) {
+                    Some((k, v)) => {
+                        path.push(k.clone());
+                        node = v.get_ref();
+                    }
+                    None => break,
+                },
+                Node::Array(items) => match items.iter().position(|v| contains(&v.span(), at)) {
+                    Some(i) => {
+                        if let Some(last) = path.last_mut() {
+                            last.push_str(&format!("[{i}]"));
+                        }
+                        node = items[i].get_ref();
+                    }
+                    None => break,
+                },
+                Node::Leaf(_) => break,
+            }
+        }
+        Some((index, path.join(".")))
+    }
+
+    /// The line where P-Mode `index` starts.
+    pub(crate) fn pmode_line(&self, index: usize) -> Option<usize> {
+        self.pmodes().get(index).map(|p| self.line_of(p.span().start))
+    }
+}
+
+fn contains(outer: &Range<usize>, inner: &Range<usize>) -> bool {
+    outer.start <= inner.start && inner.end <= outer.end && outer != &(0..0)
+}
+
+/// `parts[2]` → (`parts`, Some(2)).
+fn split_index(segment: &str) -> (&str, Option<usize>) {
+    match segment.find('[') {
+        Some(open) if segment.ends_with(']') => (&segment[..open], segment[open + 1..segment.len() - 1].parse().ok()),
+        _ => (segment, None),
+    }
+}
