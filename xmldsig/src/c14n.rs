@@ -38,6 +38,14 @@ impl C14nMode {
         }
     }
 
+    /// The algorithm of this mode, without its PrefixList.
+    pub fn algorithm(&self) -> crate::algorithms::C14nAlgorithm {
+        match self {
+            C14nMode::Exclusive { .. } => crate::algorithms::C14nAlgorithm::Exclusive,
+            C14nMode::Inclusive => crate::algorithms::C14nAlgorithm::Inclusive,
+        }
+    }
+
     /// The algorithm URI of this mode.
     pub fn uri(&self) -> &'static str {
         match self {
