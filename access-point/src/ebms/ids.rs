@@ -48,6 +48,28 @@ impl MessageId {
         Ok(MessageId(value.to_string()))
     }
 
+    /// Accepts what some peers send in place of an RFC 2822 id (e.g. a bare UUID supplied by a Domibus back end):
+    /// 1 to [`MAX_MESSAGE_ID_LEN`] printable ASCII characters, without spaces and without `<` or `>`. Only for
+    /// reading received messages under [`crate::ebms::MessageIdPolicy::Lenient`]; ids this MSH creates are strict.
+    pub fn parse_lenient(value: &str) -> Result<MessageId, IdError> {
+        if value.len() > MAX_MESSAGE_ID_LEN {
+            return Err(IdError::MessageIdTooLong);
+        }
+        if value.is_empty()
+            || !value
+                .bytes()
+                .all(|b| matches!(b, 0x21..=0x7E) && b != b'<' && b != b'>')
+        {
+            return Err(IdError::InvalidMessageId(value.to_string()));
+        }
+        Ok(MessageId(value.to_string()))
+    }
+
+    /// Whether the id is an RFC 2822 `id-left@id-right` (always true unless it came from [`MessageId::parse_lenient`]).
+    pub fn is_rfc2822(&self) -> bool {
+        MessageId::parse(&self.0).is_ok()
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -298,6 +320,12 @@ mod tests {
         }
         let long = format!("{}@b", "a".repeat(MAX_MESSAGE_ID_LEN));
         assert_eq!(MessageId::parse(&long), Err(IdError::MessageIdTooLong));
+        assert_eq!(MessageId::parse_lenient(&long), Err(IdError::MessageIdTooLong));
+        let bare = MessageId::parse_lenient("70c5ea37-f4a9-4771-b0c7-09becd024bda").unwrap();
+        assert!(!bare.is_rfc2822());
+        for bad in ["", "a b", "<a@b>", "tab\t", "ä"] {
+            assert!(MessageId::parse_lenient(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -29,5 +29,5 @@ pub use build::{error_signal, receipt_copy_signal, receipt_signal, EnvelopeBuild
 pub use error::{Category, EbmsError, EbmsParseError, ErrorCode, Severity};
 pub use ids::{IdError, MessageId, MessageIdGenerator, Timestamp, WsuId, MAX_MESSAGE_ID_LEN};
 pub use model::*;
-pub use parse::{Envelope, ParsedEnvelope};
+pub use parse::{Envelope, MessageIdPolicy, ParseOptions, ParsedEnvelope};
 pub use xmldsig::dom::ParseLimits;

@@ -20,11 +20,33 @@ type Result<T> = std::result::Result<T, EbmsParseError>;
 pub struct Envelope;
 
 impl Envelope {
-    /// Parses and checks `xml` (the SOAP part of the message) under `limits`.
+    /// Parses and checks `xml` (the SOAP part of the message) under `limits`, with strict (RFC 2822) message ids.
     pub fn parse(xml: &[u8], limits: &ParseLimits) -> Result<ParsedEnvelope> {
-        let document = Document::parse(xml, limits)?;
-        ParsedEnvelope::from_document(document)
+        Envelope::parse_with(xml, limits, &ParseOptions::default())
     }
+
+    /// [`Envelope::parse`] with explicit options.
+    pub fn parse_with(xml: &[u8], limits: &ParseLimits, options: &ParseOptions) -> Result<ParsedEnvelope> {
+        let document = Document::parse(xml, limits)?;
+        ParsedEnvelope::from_document(document, options)
+    }
+}
+
+/// How received MessageId and RefToMessageId values are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MessageIdPolicy {
+    /// RFC 2822 `id-left@id-right`, as ebMS3 §5.2.2.1 requires ([`MessageId::parse`]).
+    #[default]
+    Rfc2822,
+    /// Also accept other printable-ASCII ids such as bare UUIDs ([`MessageId::parse_lenient`]); some Domibus
+    /// deployments forward the id their back end supplies unchanged.
+    Lenient,
+}
+
+/// Options of [`Envelope::parse_with`].
+#[derive(Debug, Clone, Default)]
+pub struct ParseOptions {
+    pub message_id_policy: MessageIdPolicy,
 }
 
 /// A checked envelope: the DOM, the nodes of its parts, and the ebMS header read from them.
@@ -42,7 +64,7 @@ pub struct ParsedEnvelope {
 
 impl ParsedEnvelope {
     /// Checks the structure of an already parsed document and reads its `eb:Messaging`.
-    pub fn from_document(document: Document) -> Result<ParsedEnvelope> {
+    pub fn from_document(document: Document, options: &ParseOptions) -> Result<ParsedEnvelope> {
         let envelope = document.root();
         let root = document.element(envelope).expect("the root is an element");
         match root.namespace.as_deref() {
@@ -77,7 +99,11 @@ impl ParsedEnvelope {
                 })
             }
         };
-        let messaging = Reader { doc: &document }.messaging(messaging_node)?;
+        let messaging = Reader {
+            doc: &document,
+            options,
+        }
+        .messaging(messaging_node)?;
         Ok(ParsedEnvelope {
             document,
             envelope,
@@ -296,6 +322,7 @@ fn check_unique_wsu_ids(doc: &Document) -> Result<()> {
 /// Reads the model from the DOM.
 struct Reader<'d> {
     doc: &'d Document,
+    options: &'d ParseOptions,
 }
 
 /// The children of one element, sorted by the names allowed there.
@@ -510,7 +537,11 @@ impl<'d> Reader<'d> {
 
     fn message_id(&self, el: NodeId, location: &'static str) -> Result<MessageId> {
         let text = self.token(el, location)?;
-        MessageId::parse(&text).map_err(|e| EbmsParseError::InvalidValue {
+        let parsed = match self.options.message_id_policy {
+            MessageIdPolicy::Rfc2822 => MessageId::parse(&text),
+            MessageIdPolicy::Lenient => MessageId::parse_lenient(&text),
+        };
+        parsed.map_err(|e| EbmsParseError::InvalidValue {
             location,
             reason: e.to_string(),
         })
