@@ -91,10 +91,22 @@ pub fn verify_signed_metadata(doc: &Document, trust: &SmpTrust) -> Result<X509, 
     Ok(signer)
 }
 
-/// The XML-DSig core check through the shared `xmldsig` crate: the signature must cover the whole document
-/// (enveloped, `URI=""`). Returns the signing certificate from KeyInfo and any further certificates sent with it.
-fn verify_enveloped_core(_doc: &Document) -> Result<(X509, Vec<X509>), DiscoveryError> {
-    Err(DiscoveryError::SmpSignatureInvalid {
-        reason: "xmldsig enveloped verification is not integrated yet".into(),
-    })
+/// The XML-DSig core check through the shared `xmldsig` crate: exactly one reference, covering the whole document
+/// (enveloped, `URI=""`), with the default algorithm policy (rsa-sha256 / ed25519, sha256, c14n). Returns the
+/// certificate from KeyInfo whose key verified the signature and the other KeyInfo certificates (possible
+/// intermediates; untrusted).
+fn verify_enveloped_core(doc: &Document) -> Result<(X509, Vec<X509>), DiscoveryError> {
+    let invalid = |e: xmldsig::DsigError| DiscoveryError::SmpSignatureInvalid { reason: e.to_string() };
+    let node = xmldsig::find_enveloped_signature(doc).map_err(invalid)?;
+    let verified = xmldsig::verify_enveloped(doc, node, &xmldsig::Policy::default()).map_err(invalid)?;
+    let signer_der = verified.certificate.to_der().unwrap_or_default();
+    let intermediates = verified
+        .signature
+        .key_info
+        .certificates
+        .iter()
+        .filter(|c| c.to_der().map(|d| d != signer_der).unwrap_or(false))
+        .cloned()
+        .collect();
+    Ok((verified.certificate, intermediates))
 }

@@ -1,0 +1,5 @@
+//! The sdk-ap conformance suite: local federations and the cases of shared/conformance/cases.md.
+//!
+//! [`sim`] is the local SDK federation (address book, signed SMP, SML zone) used by tests and demos.
+
+pub mod sim;
