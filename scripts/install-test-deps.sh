@@ -9,6 +9,10 @@ APT_PACKAGES=(
 )
 PIP_PACKAGES=(
   "lxml==6.1.3"
+  # xmlsec 1.3.17 wheels bundle libxmlsec1 1.3.9 built against libxml2 2.14.6, the same as lxml 6.1.3's wheel
+  # (older xmlsec wheels fail with "lxml & xmlsec libxml2 library version mismatch"); used by wss_encryption_peers.
+  "xmlsec==1.3.17"
+  "cryptography==48.0.0"
 )
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
