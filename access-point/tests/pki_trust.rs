@@ -60,7 +60,7 @@ fn certificate_of_another_ca_is_untrusted() {
     let err = store_without_crl(&ours)
         .verify(
             &theirs.message.certificate,
-            &[theirs.ca.certificate.clone()],
+            std::slice::from_ref(&theirs.ca.certificate),
             Purpose::MessageSigning,
             now(),
         )
@@ -328,13 +328,23 @@ fn intermediate_chains_need_the_intermediate_and_its_crl() {
 fn trust_store_loads_from_files_and_replaces_crls() {
     let dir = tempfile::tempdir().unwrap();
     let (mut pki, files) = DevPki::throwaway_in(dir.path(), "AP0001-DEV").unwrap();
-    let mut store = TrustStore::load(&[files.ca_cert.clone()], &[], &[files.crl.clone()]).unwrap();
+    let mut store = TrustStore::load(
+        std::slice::from_ref(&files.ca_cert),
+        &[],
+        std::slice::from_ref(&files.crl),
+    )
+    .unwrap();
     store
         .verify(&pki.message.certificate, &[], Purpose::MessageSigning, now())
         .unwrap();
     pki.revoke(&pki.message.certificate.clone()).unwrap();
     pki.write_crl(&files.crl).unwrap();
-    let reloaded = TrustStore::load(&[files.ca_cert.clone()], &[], &[files.crl.clone()]).unwrap();
+    let reloaded = TrustStore::load(
+        std::slice::from_ref(&files.ca_cert),
+        &[],
+        std::slice::from_ref(&files.crl),
+    )
+    .unwrap();
     let err = reloaded
         .verify(&pki.message.certificate, &[], Purpose::MessageSigning, now())
         .unwrap_err();

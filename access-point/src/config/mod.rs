@@ -639,3 +639,6 @@ fn http_url<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 fn optional_http_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     http_url(d).map(Some)
 }
+
+#[cfg(test)]
+mod tests;
