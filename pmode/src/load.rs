@@ -161,3 +161,134 @@ pub fn to_toml(pmodes: &[PMode]) -> String {
     let file = PModeFile { pmode: pmodes.to_vec() };
     toml::to_string(&file).expect("the P-Mode model always serialises to TOML")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builtin::SDK_PROFILE_TOML;
+
+    fn errors_of(text: &str) -> Vec<PModeError> {
+        load_str(text, "pmodes.toml").expect_err("the text must be refused").0
+    }
+
+    fn line_containing(text: &str, needle: &str) -> usize {
+        text.lines().position(|l| l.contains(needle)).expect("needle in text") + 1
+    }
+
+    #[test]
+    fn a_weak_algorithm_is_reported_with_file_line_pmode_and_field() {
+        let text = SDK_PROFILE_TOML.replacen("algorithm = \"rsa-sha256\"", "algorithm = \"rsa-sha1\"", 1);
+        let errors = errors_of(&text);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let e = &errors[0];
+        assert_eq!(e.line, Some(line_containing(&text, "rsa-sha1")));
+        assert_eq!(e.pmode_id.as_deref(), Some("sdk-message"));
+        assert_eq!(e.field.as_deref(), Some("security.signature.algorithm"));
+        assert!(matches!(e.problem, Problem::WeakAlgorithm { .. }));
+        let shown = e.to_string();
+        let expected = format!(
+            "pmodes.toml:{}: pmode \"sdk-message\": security.signature.algorithm: \"rsa-sha1\" is not allowed",
+            e.line.unwrap()
+        );
+        assert!(shown.starts_with(&expected), "{shown}");
+    }
+
+    #[test]
+    fn every_pmode_with_a_validation_error_is_reported() {
+        let text = SDK_PROFILE_TOML.replace("hash = \"sha256\"", "hash = \"sha1\"");
+        let errors = errors_of(&text);
+        let ids: Vec<_> = errors.iter().map(|e| e.pmode_id.clone().unwrap()).collect();
+        assert_eq!(ids, ["sdk-message", "sdk-kvittens", "ebms-test-sdk"]);
+        assert!(errors
+            .iter()
+            .all(|e| e.field.as_deref() == Some("security.signature.hash")));
+    }
+
+    #[test]
+    fn an_unknown_algorithm_name_is_located() {
+        let text = SDK_PROFILE_TOML.replacen("data = \"aes128-gcm\"", "data = \"aes256-ecb\"", 2);
+        let errors = errors_of(&text);
+        let first = &errors[0];
+        assert_eq!(first.line, Some(line_containing(&text, "aes256-ecb")));
+        assert_eq!(first.pmode_id.as_deref(), Some("sdk-message"));
+        assert_eq!(first.field.as_deref(), Some("security.encryption.data"));
+        assert!(
+            first
+                .to_string()
+                .contains("unknown data encryption algorithm \"aes256-ecb\""),
+            "{first}"
+        );
+        // The second P-Mode has the same mistake and is reported too.
+        assert!(
+            errors.iter().any(|e| e.pmode_id.as_deref() == Some("sdk-kvittens")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_with_their_table() {
+        let text = SDK_PROFILE_TOML.replacen(
+            "[pmode.compression]\n",
+            "[pmode.compression]\ncompress_outgoin = true\n",
+            1,
+        );
+        let errors = errors_of(&text);
+        assert_eq!(errors[0].field.as_deref(), Some("compression"));
+        assert!(
+            errors[0].to_string().contains("unknown field `compress_outgoin`"),
+            "{}",
+            errors[0]
+        );
+    }
+
+    #[test]
+    fn syntax_errors_name_the_line() {
+        let errors = errors_of("[[pmode]]\nid = \"x\"\nmep = \n");
+        assert_eq!(errors[0].line, Some(3));
+    }
+
+    #[test]
+    fn duplicate_ids_in_one_file_are_refused() {
+        let text = SDK_PROFILE_TOML.replace("id = \"sdk-kvittens\"", "id = \"sdk-message\"");
+        let errors = errors_of(&text);
+        assert_eq!(errors.len(), 1);
+        let second = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| *l == "id = \"sdk-message\"")
+            .nth(1)
+            .unwrap()
+            .0
+            + 1;
+        assert_eq!(errors[0].line, Some(second));
+        assert!(matches!(&errors[0].problem, Problem::DuplicateId { first, .. } if first.starts_with("pmodes.toml:")));
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let big = "#".repeat(MAX_PMODE_FILE_BYTES + 1);
+        assert!(matches!(errors_of(&big)[0].problem, Problem::FileTooLarge { .. }));
+        let many = "[[pmode]]\n".repeat(MAX_PMODES_PER_FILE + 1);
+        assert!(matches!(errors_of(&many)[0].problem, Problem::TooManyPModes { .. }));
+    }
+
+    #[test]
+    fn rendering_and_loading_give_the_same_pmodes() {
+        let pmodes: Vec<PMode> = load_str(SDK_PROFILE_TOML, "a")
+            .unwrap()
+            .into_iter()
+            .map(|l| l.pmode)
+            .collect();
+        let again: Vec<PMode> = load_str(&to_toml(&pmodes), "b")
+            .unwrap()
+            .into_iter()
+            .map(|l| l.pmode)
+            .collect();
+        assert_eq!(pmodes, again);
+    }
+
+    #[test]
+    fn an_empty_file_holds_no_pmodes() {
+        assert_eq!(load_str("", "empty.toml").unwrap(), vec![]);
+    }
+}

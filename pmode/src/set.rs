@@ -92,6 +92,14 @@ impl PModeSet {
         Ok(set)
     }
 
+    /// Builds a set from P-Modes returned by [`crate::load_file`] / [`crate::load_str`] (already validated),
+    /// refusing duplicate ids.
+    pub fn from_loaded(loaded: Vec<LoadedPMode>) -> Result<Self, PModeErrors> {
+        let mut set = PModeSet::default();
+        set.add(loaded)?;
+        Ok(set)
+    }
+
     /// Loads TOML text.
     pub fn from_toml_str(text: &str, file: &str) -> Result<Self, PModeErrors> {
         let mut set = PModeSet::default();
@@ -285,5 +293,213 @@ fn split_origin(origin: &str) -> (String, Option<usize>) {
     match origin.rsplit_once(':') {
         Some((file, line)) if line.parse::<usize>().is_ok() => (file.to_string(), line.parse().ok()),
         _ => (origin.to_string(), None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builtin::{self, SDK_KVITTENS_ACTION, SDK_MESSAGE_ACTION, SDK_SERVICE};
+    use crate::model::{PartySpec, DEFAULT_INITIATOR_ROLE, DEFAULT_RESPONDER_ROLE};
+    use crate::validate::{SDK_PARTY_ID_TYPE, SDK_SERVICE_TYPE};
+
+    fn ap(id: &str) -> PartyId {
+        PartyId::new(id, Some(SDK_PARTY_ID_TYPE))
+    }
+
+    fn sdk_service() -> Service {
+        Service::new(SDK_SERVICE, Some(SDK_SERVICE_TYPE))
+    }
+
+    fn outgoing(to: &str, action: &str) -> OutgoingKeys {
+        OutgoingKeys {
+            to_party: ap(to),
+            service: sdk_service(),
+            action: action.into(),
+            pmode_id: None,
+        }
+    }
+
+    fn incoming(from: &str, to: &str, action: &str) -> IncomingKeys {
+        IncomingKeys {
+            from: PartyKey {
+                party: ap(from),
+                role: DEFAULT_INITIATOR_ROLE.into(),
+            },
+            to: PartyKey {
+                party: ap(to),
+                role: DEFAULT_RESPONDER_ROLE.into(),
+            },
+            service: sdk_service(),
+            action: action.into(),
+            agreement: None,
+            mpc: None,
+        }
+    }
+
+    fn sdk_set() -> PModeSet {
+        PModeSet::from_pmodes(builtin::sdk_profile(), "<builtin>").unwrap()
+    }
+
+    /// The SDK message P-Mode narrowed to one partner.
+    fn partner_pmode(id: &str, partner: &str) -> PMode {
+        let mut p = builtin::sdk_message();
+        p.id = id.into();
+        p.responder = PartySpec {
+            party_id: Some(partner.into()),
+            ..p.responder
+        };
+        p
+    }
+
+    #[test]
+    fn outgoing_matches_by_service_action_and_open_party() {
+        let set = sdk_set();
+        assert_eq!(
+            set.match_outgoing(&outgoing("AP0045-SDK-QA", SDK_MESSAGE_ACTION))
+                .unwrap()
+                .id,
+            "sdk-message"
+        );
+        assert_eq!(
+            set.match_outgoing(&outgoing("AP0045-SDK-QA", SDK_KVITTENS_ACTION))
+                .unwrap()
+                .id,
+            "sdk-kvittens"
+        );
+        assert!(matches!(
+            set.match_outgoing(&outgoing("AP0045", "urn:other")),
+            Err(MatchError::NoMatch { .. })
+        ));
+        // An open party still fixes the party id type.
+        let mut keys = outgoing("AP0045-SDK-QA", SDK_MESSAGE_ACTION);
+        keys.to_party.id_type = Some("urn:other:type".into());
+        assert!(matches!(set.match_outgoing(&keys), Err(MatchError::NoMatch { .. })));
+        // The service type is part of the key.
+        let mut keys = outgoing("AP0045-SDK-QA", SDK_MESSAGE_ACTION);
+        keys.service.service_type = None;
+        assert!(matches!(set.match_outgoing(&keys), Err(MatchError::NoMatch { .. })));
+    }
+
+    #[test]
+    fn a_partner_specific_pmode_wins_over_an_open_one() {
+        let mut pmodes = builtin::sdk_profile();
+        pmodes.push(partner_pmode("to-ap0045", "AP0045-SDK-QA"));
+        let set = PModeSet::from_pmodes(pmodes, "t").unwrap();
+        assert_eq!(
+            set.match_outgoing(&outgoing("AP0045-SDK-QA", SDK_MESSAGE_ACTION))
+                .unwrap()
+                .id,
+            "to-ap0045"
+        );
+        assert_eq!(
+            set.match_outgoing(&outgoing("AP0046-SDK-QA", SDK_MESSAGE_ACTION))
+                .unwrap()
+                .id,
+            "sdk-message"
+        );
+    }
+
+    #[test]
+    fn equally_good_candidates_are_ambiguous_and_named() {
+        let mut pmodes = builtin::sdk_profile();
+        let mut twin = builtin::sdk_message();
+        twin.id = "sdk-message-twin".into();
+        pmodes.push(twin);
+        let set = PModeSet::from_pmodes(pmodes, "t").unwrap();
+        let err = set
+            .match_outgoing(&outgoing("AP0045-SDK-QA", SDK_MESSAGE_ACTION))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            MatchError::Ambiguous {
+                keys: describe_outgoing(&outgoing("AP0045-SDK-QA", SDK_MESSAGE_ACTION)),
+                candidates: vec!["sdk-message".into(), "sdk-message-twin".into()],
+            }
+        );
+        assert!(err.to_string().contains("sdk-message, sdk-message-twin"));
+        let err = set
+            .match_incoming(&incoming("AP1", "AP2", SDK_MESSAGE_ACTION))
+            .unwrap_err();
+        assert!(matches!(err, MatchError::Ambiguous { candidates, .. } if candidates.len() == 2));
+    }
+
+    #[test]
+    fn an_explicit_pmode_id_is_used_only_when_it_fits() {
+        let mut pmodes = builtin::sdk_profile();
+        pmodes.push(partner_pmode("to-ap0045", "AP0045-SDK-QA"));
+        let set = PModeSet::from_pmodes(pmodes, "t").unwrap();
+        let mut keys = outgoing("AP0045-SDK-QA", SDK_MESSAGE_ACTION);
+        keys.pmode_id = Some("sdk-message".into());
+        assert_eq!(set.match_outgoing(&keys).unwrap().id, "sdk-message");
+        keys.pmode_id = Some("sdk-kvittens".into());
+        assert_eq!(
+            set.match_outgoing(&keys).unwrap_err(),
+            MatchError::ExplicitPModeMismatch {
+                id: "sdk-kvittens".into(),
+                field: "action"
+            }
+        );
+        keys.pmode_id = Some("nope".into());
+        assert_eq!(
+            set.match_outgoing(&keys).unwrap_err(),
+            MatchError::UnknownPModeId("nope".into())
+        );
+        let mut keys = outgoing("AP0046-SDK-QA", SDK_MESSAGE_ACTION);
+        keys.pmode_id = Some("to-ap0045".into());
+        assert_eq!(
+            set.match_outgoing(&keys).unwrap_err(),
+            MatchError::ExplicitPModeMismatch {
+                id: "to-ap0045".into(),
+                field: "responder party"
+            }
+        );
+    }
+
+    #[test]
+    fn incoming_checks_roles_agreement_and_mpc() {
+        let set = sdk_set();
+        let keys = incoming("AP0045-SDK-QA", "AP0001-SDK-QA", SDK_MESSAGE_ACTION);
+        assert_eq!(set.match_incoming(&keys).unwrap().id, "sdk-message");
+        let explicit_default_mpc = IncomingKeys {
+            mpc: Some(crate::model::DEFAULT_MPC.into()),
+            ..keys.clone()
+        };
+        assert_eq!(set.match_incoming(&explicit_default_mpc).unwrap().id, "sdk-message");
+        let no_match = |k: IncomingKeys| matches!(set.match_incoming(&k), Err(MatchError::NoMatch { .. }));
+        assert!(no_match(IncomingKeys {
+            mpc: Some("urn:other-mpc".into()),
+            ..keys.clone()
+        }));
+        assert!(no_match(IncomingKeys {
+            agreement: Some(AgreementRef {
+                value: "A1".into(),
+                agreement_type: None
+            }),
+            ..keys.clone()
+        }));
+        let mut swapped_roles = keys.clone();
+        std::mem::swap(&mut swapped_roles.from.role, &mut swapped_roles.to.role);
+        assert!(no_match(swapped_roles));
+        let mut wrong_type = keys.clone();
+        wrong_type.from.party.id_type = None;
+        assert!(no_match(wrong_type));
+    }
+
+    #[test]
+    fn ids_must_be_unique_across_sets() {
+        let mut set = sdk_set();
+        let err = set.merge(sdk_set()).unwrap_err();
+        assert_eq!(err.0.len(), 2);
+        assert!(matches!(&err.0[0].problem, Problem::DuplicateId { id, .. } if id == "sdk-message"));
+        assert_eq!(set.len(), 2, "nothing is half-added");
+    }
+
+    #[test]
+    fn invalid_pmodes_built_in_code_are_refused() {
+        let mut p = builtin::sdk_message();
+        p.security.signature.as_mut().unwrap().algorithm = crate::algorithms::SignatureAlgorithm::RsaSha1;
+        let err = PModeSet::from_pmodes(vec![p], "<code>").unwrap_err();
+        assert_eq!(err.0[0].field.as_deref(), Some("security.signature.algorithm"));
     }
 }

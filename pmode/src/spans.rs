@@ -141,42 +141,55 @@ impl<'a> SpanIndex<'a> {
         Some(self.line_of(span.start))
     }
 
-    /// The P-Mode index and dotted field path of the innermost value containing `at`.
+    /// The P-Mode index and dotted field path of the value an error at `at` is about.
+    ///
+    /// A `[[pmode]]` element's span covers only its header and direct keys; its sub-tables (`[pmode.security]`)
+    /// follow it in the text and have spans of their own. So the P-Mode is the last one starting before `at`, and
+    /// the field is the smallest value containing `at`, or else the last table header before it.
     pub(crate) fn locate(&self, at: &Range<usize>) -> Option<(usize, String)> {
-        let (index, pmode) = self
-            .pmodes()
+        let index = self.pmodes().iter().rposition(|p| p.span().start <= at.start)?;
+        let mut flat = Vec::new();
+        flatten(self.pmodes()[index].get_ref(), String::new(), &mut flat);
+        let containing = flat
             .iter()
-            .enumerate()
-            .find(|(_, p)| contains(&p.span(), at))?;
-        let mut path = Vec::new();
-        let mut node = pmode.get_ref();
-        loop {
-            match node {
-                Node::Table(entries) => match entries.iter().find(|(_, v)| contains(&v.span(), at)) {
-                    Some((k, v)) => {
-                        path.push(k.clone());
-                        node = v.get_ref();
-                    }
-                    None => break,
-                },
-                Node::Array(items) => match items.iter().position(|v| contains(&v.span(), at)) {
-                    Some(i) => {
-                        if let Some(last) = path.last_mut() {
-                            last.push_str(&format!("[{i}]"));
-                        }
-                        node = items[i].get_ref();
-                    }
-                    None => break,
-                },
-                Node::Leaf(_) => break,
-            }
-        }
-        Some((index, path.join(".")))
+            .filter(|(_, span, _)| contains(span, at))
+            .min_by_key(|(_, span, _)| span.end - span.start);
+        let chosen = containing.or_else(|| {
+            flat.iter()
+                .filter(|(_, span, is_table)| *is_table && span.start <= at.start)
+                .max_by_key(|(_, span, _)| span.start)
+        });
+        Some((index, chosen.map(|(path, _, _)| path.clone()).unwrap_or_default()))
     }
 
     /// The line where P-Mode `index` starts.
     pub(crate) fn pmode_line(&self, index: usize) -> Option<usize> {
         self.pmodes().get(index).map(|p| self.line_of(p.span().start))
+    }
+}
+
+/// Every value below `node` as (dotted path, span, is a table).
+fn flatten(node: &Node, prefix: String, out: &mut Vec<(String, Range<usize>, bool)>) {
+    match node {
+        Node::Table(entries) => {
+            for (key, value) in entries {
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                out.push((path.clone(), value.span(), matches!(value.get_ref(), Node::Table(_))));
+                flatten(value.get_ref(), path, out);
+            }
+        }
+        Node::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let path = format!("{prefix}[{i}]");
+                out.push((path.clone(), item.span(), matches!(item.get_ref(), Node::Table(_))));
+                flatten(item.get_ref(), path, out);
+            }
+        }
+        Node::Leaf(_) => {}
     }
 }
 

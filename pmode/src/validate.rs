@@ -72,7 +72,9 @@ impl Checker {
     }
 
     fn profile<T: PartialEq + std::fmt::Display>(&mut self, profile: Profile, field: &str, actual: T, required: T) {
-        if actual != required {
+        // A weak algorithm is already reported for this field; one error per value is enough.
+        let already_reported = self.issues.iter().any(|i| i.field == field);
+        if actual != required && !already_reported {
             self.push(
                 field,
                 Problem::ProfileViolation {
@@ -610,5 +612,359 @@ fn reply(r: ReplyPattern) -> &'static str {
     match r {
         ReplyPattern::Response => "response",
         ReplyPattern::Callback => "callback",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::algorithms::*;
+    use crate::builtin::{ebms_test_service, sdk_message};
+
+    /// The fields with issues after `change` is applied to a valid SDK message P-Mode.
+    fn fields_after(change: impl FnOnce(&mut PMode)) -> Vec<String> {
+        let mut p = sdk_message();
+        assert_eq!(validate(&p), vec![]);
+        change(&mut p);
+        validate(&p).into_iter().map(|i| i.field).collect()
+    }
+
+    fn as4_after(change: impl FnOnce(&mut PMode)) -> Vec<String> {
+        fields_after(|p| {
+            p.profile = Profile::As4;
+            change(p)
+        })
+    }
+
+    fn key_transport(p: &mut PMode) -> &mut KeyEncryption {
+        &mut p.security.encryption.as_mut().unwrap().key
+    }
+
+    #[test]
+    fn weak_algorithms_are_refused_in_every_profile() {
+        let sig = |p: &mut PMode| p.security.signature.as_mut().unwrap().algorithm = SignatureAlgorithm::RsaSha1;
+        assert_eq!(as4_after(sig), ["security.signature.algorithm"]);
+        let hash = |p: &mut PMode| p.security.signature.as_mut().unwrap().hash = DigestAlgorithm::Sha1;
+        assert_eq!(as4_after(hash), ["security.signature.hash"]);
+        let data = |p: &mut PMode| p.security.encryption.as_mut().unwrap().data = DataEncryptionAlgorithm::Aes128Cbc;
+        assert_eq!(as4_after(data), ["security.encryption.data"]);
+        let mgf1p = |p: &mut PMode| {
+            *key_transport(p) = KeyEncryption::KeyTransport {
+                algorithm: KeyTransportAlgorithm::RsaOaepMgf1p,
+                mgf: None,
+                digest: DigestAlgorithm::Sha1,
+            }
+        };
+        assert_eq!(
+            as4_after(mgf1p),
+            ["security.encryption.key.algorithm", "security.encryption.key.digest"]
+        );
+        // The SDK profile reports the weak value once, not again as a profile violation.
+        assert_eq!(fields_after(sig), ["security.signature.algorithm"]);
+    }
+
+    #[test]
+    fn rsa_oaep_needs_its_mgf() {
+        let f = as4_after(|p| {
+            if let KeyEncryption::KeyTransport { mgf, .. } = key_transport(p) {
+                *mgf = None;
+            }
+        });
+        assert_eq!(f, ["security.encryption.key.mgf"]);
+    }
+
+    #[test]
+    fn encryption_without_signature_is_refused_by_the_sdk_profile() {
+        let no_signature = |p: &mut PMode| {
+            p.security.signature = None;
+            p.security.send_receipt.non_repudiation = false;
+        };
+        assert_eq!(
+            fields_after(no_signature),
+            ["security.signature", "security.send_receipt"]
+        );
+        let mut p = sdk_message();
+        p.security.signature = None;
+        let issues = validate(&p);
+        assert!(
+            issues.iter().any(|i| i.field == "security.signature"
+                && i.problem.to_string().contains("refuses encryption without a signature")),
+            "{issues:?}"
+        );
+        // Plain AS4 allows it (when receipts are not non-repudiation receipts).
+        assert_eq!(as4_after(no_signature), Vec::<String>::new());
+        // Non-repudiation receipts need a signature in every profile.
+        assert_eq!(as4_after(|p| p.security.signature = None), ["security.signature"]);
+    }
+
+    #[test]
+    fn the_sdk_profile_requires_signing_and_encryption() {
+        assert_eq!(fields_after(|p| p.security.encryption = None), ["security.encryption"]);
+    }
+
+    #[test]
+    fn mep_binding_and_reply_leg_must_agree() {
+        assert_eq!(as4_after(|p| p.mep_binding = MepBinding::Sync), ["mep_binding"]);
+        let two_way = |p: &mut PMode| {
+            p.mep = Mep::TwoWay;
+            p.mep_binding = MepBinding::PushAndPush;
+        };
+        assert_eq!(as4_after(two_way), ["reply"]);
+        assert_eq!(
+            as4_after(|p| {
+                two_way(p);
+                p.reply = Some(ReplyLeg {
+                    service: None,
+                    action: "urn:example:reply".into(),
+                });
+            }),
+            Vec::<String>::new()
+        );
+        let reply = |p: &mut PMode| {
+            p.reply = Some(ReplyLeg {
+                service: None,
+                action: "reply".into(),
+            })
+        };
+        assert_eq!(as4_after(reply), ["reply"]);
+        // The SDK profile is one-way push only.
+        assert_eq!(
+            fields_after(|p| {
+                two_way(p);
+                p.reply = Some(ReplyLeg {
+                    service: None,
+                    action: "a".into(),
+                });
+            }),
+            ["mep", "mep_binding"]
+        );
+    }
+
+    #[test]
+    fn retry_parameters_are_checked_per_strategy() {
+        let set = |r: RetryPolicy| move |p: &mut PMode| p.reception_awareness.retry = r;
+        let constant = |max_retries, interval_seconds| RetryPolicy::Constant {
+            max_retries,
+            interval_seconds,
+        };
+        assert_eq!(
+            as4_after(set(constant(3, 0))),
+            ["reception_awareness.retry.interval_seconds"]
+        );
+        assert_eq!(
+            as4_after(set(constant(3, MAX_RETRY_INTERVAL_SECONDS + 1))),
+            ["reception_awareness.retry.interval_seconds"]
+        );
+        assert_eq!(
+            as4_after(set(constant(MAX_RETRIES + 1, 60))),
+            ["reception_awareness.retry.max_retries"]
+        );
+        let exp = |multiplier, initial, max| RetryPolicy::Exponential {
+            max_retries: 5,
+            initial_interval_seconds: initial,
+            multiplier,
+            max_interval_seconds: max,
+        };
+        assert_eq!(as4_after(set(exp(2, 60, 600))), Vec::<String>::new());
+        assert_eq!(
+            as4_after(set(exp(1, 60, 600))),
+            ["reception_awareness.retry.multiplier"]
+        );
+        assert_eq!(
+            as4_after(set(exp(2, 600, 60))),
+            ["reception_awareness.retry.max_interval_seconds"]
+        );
+        assert_eq!(
+            as4_after(set(exp(2, 0, 60))),
+            ["reception_awareness.retry.initial_interval_seconds"]
+        );
+    }
+
+    #[test]
+    fn retry_delays_follow_the_strategy() {
+        let exp = RetryPolicy::Exponential {
+            max_retries: 5,
+            initial_interval_seconds: 10,
+            multiplier: 3,
+            max_interval_seconds: 200,
+        };
+        let delays: Vec<_> = (0..=6)
+            .map(|n| exp.delay_before_retry(n).map(|d| d.as_secs()))
+            .collect();
+        assert_eq!(delays, [None, Some(10), Some(30), Some(90), Some(200), Some(200), None]);
+    }
+
+    #[test]
+    fn duplicate_detection_window_must_be_sane() {
+        let window = |w| move |p: &mut PMode| p.reception_awareness.duplicate_detection.window_seconds = w;
+        assert_eq!(
+            as4_after(window(0)),
+            ["reception_awareness.duplicate_detection.window_seconds"]
+        );
+        assert_eq!(
+            as4_after(window(MAX_DUPLICATE_WINDOW_SECONDS + 1)),
+            ["reception_awareness.duplicate_detection.window_seconds"]
+        );
+        assert_eq!(
+            as4_after(|p| {
+                p.reception_awareness.duplicate_detection = DuplicateDetection {
+                    enabled: false,
+                    window_seconds: 0,
+                }
+            }),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn untyped_party_ids_and_services_must_be_uris() {
+        let party = |p: &mut PMode| {
+            p.initiator = PartySpec {
+                party_id: Some("AP0001".into()),
+                party_id_type: None,
+                role: "r".into(),
+            }
+        };
+        assert_eq!(as4_after(party), ["initiator.party_id_type"]);
+        let uri_party = |p: &mut PMode| {
+            p.initiator = PartySpec {
+                party_id: Some("urn:ap:AP0001".into()),
+                party_id_type: None,
+                role: "r".into(),
+            }
+        };
+        assert_eq!(as4_after(uri_party), Vec::<String>::new());
+        let service = |p: &mut PMode| p.business_info.service = Service::new("noprocess", None);
+        assert_eq!(as4_after(service), ["business_info.service.type"]);
+    }
+
+    #[test]
+    fn texts_must_be_clean() {
+        assert_eq!(as4_after(|p| p.id = "has space".into()), ["id"]);
+        assert_eq!(
+            as4_after(|p| p.business_info.action = String::new()),
+            ["business_info.action"]
+        );
+        assert_eq!(
+            as4_after(|p| p.business_info.action = " padded".into()),
+            ["business_info.action"]
+        );
+        assert_eq!(
+            as4_after(|p| p.responder.role = "x".repeat(MAX_VALUE_BYTES + 1)),
+            ["responder.role"]
+        );
+    }
+
+    #[test]
+    fn payload_profile_is_checked() {
+        let part = |cid: &str, mime: &str, max| PayloadPart {
+            cid: cid.into(),
+            mime_type: mime.into(),
+            required: true,
+            max_size_bytes: max,
+        };
+        let parts = |v: Vec<PayloadPart>| move |p: &mut PMode| p.payload_profile.parts = v;
+        assert_eq!(
+            as4_after(parts(vec![part("message", "text/xml", None)])),
+            ["payload_profile.parts[0].cid"]
+        );
+        assert_eq!(
+            as4_after(parts(vec![
+                part("cid:a", "text/xml", None),
+                part("cid:a", "text/xml", None)
+            ])),
+            ["payload_profile.parts[1].cid"]
+        );
+        assert_eq!(
+            as4_after(parts(vec![part("cid:a", "xml", None)])),
+            ["payload_profile.parts[0].mime_type"]
+        );
+        assert_eq!(
+            as4_after(parts(vec![part("cid:a", "text/xml", Some(u64::MAX))])),
+            ["payload_profile.parts[0].max_size_bytes"]
+        );
+        assert_eq!(
+            as4_after(|p| p.payload_profile.max_total_size_bytes = Some(0)),
+            ["payload_profile.max_total_size_bytes"]
+        );
+    }
+
+    #[test]
+    fn protocol_address_must_be_an_http_url_and_https_for_sdk() {
+        let address = |a: &str| {
+            let a = a.to_string();
+            move |p: &mut PMode| p.protocol.address = Some(a)
+        };
+        assert_eq!(as4_after(address("ftp://x")), ["protocol.address"]);
+        assert_eq!(as4_after(address("https://")), ["protocol.address"]);
+        assert_eq!(as4_after(address("http://ap.example/msh")), Vec::<String>::new());
+        assert_eq!(fields_after(address("http://ap.example/msh")), ["protocol.address"]);
+        assert_eq!(fields_after(address("https://ap.example/msh")), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_sdk_profile_fixes_its_values() {
+        let eddsa = |p: &mut PMode| p.security.signature.as_mut().unwrap().algorithm = SignatureAlgorithm::EddsaEd25519;
+        assert_eq!(fields_after(eddsa), ["security.signature.algorithm"]);
+        assert_eq!(
+            fields_after(|p| p.protocol.soap_version = SoapVersion::V1_1),
+            ["protocol.soap_version"]
+        );
+        assert_eq!(
+            fields_after(|p| p.responder.party_id_type = None),
+            ["responder.party_id_type"]
+        );
+        assert_eq!(
+            fields_after(|p| p.initiator.party_id_type = Some("urn:x".into())),
+            ["initiator.party_id_type"]
+        );
+        assert_eq!(
+            fields_after(|p| p.business_info.properties.pop().map(drop).unwrap()),
+            ["business_info.properties"]
+        );
+        assert_eq!(
+            fields_after(|p| p.security.x509_token_reference = TokenReference::IssuerSerial),
+            ["security.x509_token_reference"]
+        );
+        assert_eq!(
+            fields_after(|p| p.security.send_receipt.reply_pattern = ReplyPattern::Callback),
+            ["security.send_receipt.reply_pattern"]
+        );
+        assert_eq!(
+            fields_after(|p| {
+                p.security.send_receipt.non_repudiation = false;
+            }),
+            ["security.send_receipt"]
+        );
+        let agreement = |p: &mut PMode| {
+            *key_transport(p) = KeyEncryption::KeyAgreement {
+                algorithm: KeyAgreementAlgorithm::X25519,
+                key_derivation: KeyDerivationFunction::Hkdf,
+                prf: PseudoRandomFunction::HmacSha256,
+                key_wrap: KeyWrapAlgorithm::KwAes128,
+            }
+        };
+        assert_eq!(fields_after(agreement), ["security.encryption.key.method"]);
+        assert_eq!(
+            fields_after(|p| p.security.signature.as_mut().unwrap().parts.attachments = false),
+            ["security.signature.parts"]
+        );
+    }
+
+    #[test]
+    fn the_edelivery_v2_profile_fixes_its_algorithms() {
+        let mut p = ebms_test_service(Profile::EDeliveryAs4V2);
+        assert_eq!(validate(&p), vec![]);
+        p.security.signature.as_mut().unwrap().algorithm = SignatureAlgorithm::RsaSha256;
+        p.security.encryption.as_mut().unwrap().key = KeyEncryption::KeyTransport {
+            algorithm: KeyTransportAlgorithm::RsaOaep,
+            mgf: Some(MaskGenerationFunction::Mgf1Sha256),
+            digest: DigestAlgorithm::Sha256,
+        };
+        let fields: Vec<_> = validate(&p).into_iter().map(|i| i.field).collect();
+        assert_eq!(
+            fields,
+            ["security.signature.algorithm", "security.encryption.key.method"]
+        );
     }
 }
