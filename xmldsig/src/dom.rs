@@ -382,17 +382,20 @@ impl<'a> Parser<'a> {
                 }
                 Event::CData(cdata) => {
                     let raw = std::str::from_utf8(cdata.as_ref()).map_err(|_| self.malformed("invalid UTF-8"))?;
+                    check_chars(raw).map_err(|e| self.malformed(e))?;
                     let normalised = normalise_line_endings(raw).into_owned();
                     self.push_text(&normalised)?;
                 }
                 Event::Comment(comment) => {
                     let raw = std::str::from_utf8(comment.as_ref()).map_err(|_| self.malformed("invalid UTF-8"))?;
+                    check_chars(raw).map_err(|e| self.malformed(e))?;
                     let text = normalise_line_endings(raw).into_owned();
                     let parent = *self.stack.last().expect("stack has the document");
                     self.add_node(Node::Comment { text, parent })?;
                 }
                 Event::PI(pi) => {
                     let raw = std::str::from_utf8(pi.as_ref()).map_err(|_| self.malformed("invalid UTF-8"))?;
+                    check_chars(raw).map_err(|e| self.malformed(e))?;
                     let raw = normalise_line_endings(raw);
                     let (target, data) = match raw.find(|c: char| c.is_ascii_whitespace()) {
                         Some(i) => (raw[..i].to_string(), raw[i..].trim_start().to_string()),
@@ -560,6 +563,12 @@ impl<'a> Parser<'a> {
 }
 
 fn split_name(qname: &str) -> Result<Name, String> {
+    // Not the full XML Name production, but enough that no name can carry markup, whitespace or control
+    // characters into a canonical form.
+    let bad = |c: char| !is_xml_char(c) || c.is_whitespace() || "<>&\"'=/?!;,()[]{}`\\".contains(c);
+    if qname.chars().any(bad) || qname.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '.') {
+        return Err(format!("invalid name {qname:?}"));
+    }
     let mut parts = qname.splitn(3, ':');
     let first = parts.next().unwrap_or_default();
     match (parts.next(), parts.next()) {
@@ -695,5 +704,9 @@ mod tests {
         assert!(Document::parse_str("<a/><b/>").is_err());
         assert!(Document::parse_str("").is_err());
         assert!(Document::parse_str("<a>\u{1}</a>").is_err());
+        // Found by the c14n fuzz target: control characters inside CDATA, comments and PIs.
+        assert!(Document::parse_str("<a><![CDATA[\u{8}]]></a>").is_err());
+        assert!(Document::parse_str("<a><!--\u{8}--></a>").is_err());
+        assert!(Document::parse_str("<a><?p \u{8}?></a>").is_err());
     }
 }
