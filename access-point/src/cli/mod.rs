@@ -1,6 +1,7 @@
 //! The `sdk-ap` command line. Each sub-command lives in its own file; this module only wires them to clap.
 
 pub mod init;
+pub mod pmode;
 
 use clap::{Parser, Subcommand};
 
@@ -18,6 +19,8 @@ pub struct Cli {
 pub enum Command {
     /// Create a development access point (configuration, test CA, certificates, CRL) in a folder.
     Init(init::InitArgs),
+    /// Check P-Mode files, or import P-Modes from a Domibus configuration.
+    Pmode(pmode::PmodeArgs),
 }
 
 /// Parses the command line and runs the chosen sub-command; returns the process exit code.
@@ -25,5 +28,6 @@ pub fn run() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Init(args) => init::run(args),
+        Command::Pmode(args) => pmode::run(args),
     }
 }
