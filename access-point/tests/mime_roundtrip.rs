@@ -196,7 +196,7 @@ fn compose(boundary: &str, parts: &[(Vec<u8>, Encoding)], bare_lf: bool, preambl
         out.extend_from_slice(b"preamble text");
         out.extend_from_slice(nl);
     }
-    let mut part = |headers: &[String], body: &[u8], out: &mut Vec<u8>| {
+    let part = |headers: &[String], body: &[u8], out: &mut Vec<u8>| {
         out.extend_from_slice(format!("--{boundary}").as_bytes());
         out.extend_from_slice(nl);
         for h in headers {

@@ -35,12 +35,22 @@ impl Base64Decoder {
     /// kept for the next call.
     pub(crate) fn decode(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), InvalidBase64> {
         self.pending.reserve(input.len());
-        self.pending.extend(
-            input
-                .iter()
-                .copied()
-                .filter(|b| !matches!(b, b'\r' | b'\n' | b' ' | b'\t')),
-        );
+        if memchr::memchr(b'\t', input).is_some() {
+            self.pending.extend(
+                input
+                    .iter()
+                    .copied()
+                    .filter(|b| !matches!(b, b'\r' | b'\n' | b' ' | b'\t')),
+            );
+        } else {
+            // Fast path: copy the runs between line breaks and spaces (typically 76-character lines) whole.
+            let mut rest = input;
+            while let Some(i) = memchr::memchr3(b'\r', b'\n', b' ', rest) {
+                self.pending.extend_from_slice(&rest[..i]);
+                rest = &rest[i + 1..];
+            }
+            self.pending.extend_from_slice(rest);
+        }
         if self.pending.is_empty() {
             return Ok(());
         }

@@ -5,13 +5,13 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use memchr::memmem::Finder;
 use tempfile::NamedTempFile;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::base64_stream::Base64Decoder;
-use super::content_type::{ContentType, MessageContentType, MultipartRelated, SoapVersion, MAX_BOUNDARY_LEN};
+use super::content_type::{ContentType, MessageContentType, MultipartRelated, SoapVersion};
 use super::headers::{PartHeaders, TransferEncoding};
 use super::spool::SpoolWriter;
 use super::{MimeError, MimeLimits};
@@ -167,24 +167,25 @@ async fn read_bare_soap<R: AsyncRead + Unpin>(
     })
 }
 
-/// The body with a fixed buffer; `data()` is what has been read and not yet consumed.
+/// The body behind a read buffer; `data()` is what has been read and not yet consumed. Consumed prefixes can be
+/// taken as `Bytes` without copying ([`Input::take`]): the buffer moves on to fresh memory while the taken chunk
+/// travels to the spool thread.
 struct Input<R> {
     reader: R,
-    buf: Vec<u8>,
-    start: usize,
-    end: usize,
+    buf: BytesMut,
+    /// Bytes requested per read (the buffer is topped up to at least this much free space).
+    read_size: usize,
     eof: bool,
     total: u64,
     max_total: u64,
 }
 
 impl<R: AsyncRead + Unpin> Input<R> {
-    fn new(reader: R, capacity: usize, max_total: u64) -> Self {
+    fn new(reader: R, read_size: usize, max_total: u64) -> Self {
         Input {
             reader,
-            buf: vec![0; capacity],
-            start: 0,
-            end: 0,
+            buf: BytesMut::with_capacity(read_size),
+            read_size,
             eof: false,
             total: 0,
             max_total,
@@ -192,16 +193,15 @@ impl<R: AsyncRead + Unpin> Input<R> {
     }
 
     fn data(&self) -> &[u8] {
-        &self.buf[self.start..self.end]
+        &self.buf
     }
 
     fn consume(&mut self, n: usize) {
-        self.start += n;
-        debug_assert!(self.start <= self.end);
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        }
+        self.buf.advance(n);
+    }
+
+    fn take(&mut self, n: usize) -> Bytes {
+        self.buf.split_to(n).freeze()
     }
 
     /// Reads more bytes after the unconsumed data; sets `eof` at the end of the body.
@@ -209,25 +209,13 @@ impl<R: AsyncRead + Unpin> Input<R> {
         if self.eof {
             return Ok(());
         }
-        if self.start > 0 && (self.end == self.buf.len() || self.start >= self.buf.len() / 2) {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
+        if self.buf.capacity() - self.buf.len() < self.read_size / 2 {
+            self.buf.reserve(self.read_size);
         }
-        if self.end == self.buf.len() {
-            // Callers consume before filling, so this only guards against a logic error turning into a hang.
-            let grown = self.buf.len() * 2;
-            self.buf.resize(grown, 0);
-        }
-        let n = self
-            .reader
-            .read(&mut self.buf[self.end..])
-            .await
-            .map_err(MimeError::Read)?;
+        let n = self.reader.read_buf(&mut self.buf).await.map_err(MimeError::Read)?;
         if n == 0 {
             self.eof = true;
         } else {
-            self.end += n;
             self.total += n as u64;
             if self.total > self.max_total {
                 return Err(MimeError::MessageTooLarge { limit: self.max_total });
@@ -300,30 +288,50 @@ enum SinkTarget {
 }
 
 impl SinkTarget {
-    async fn store(&mut self, bytes: &[u8], part_index: usize) -> Result<(), MimeError> {
-        if bytes.is_empty() {
-            return Ok(());
-        }
+    /// Checks the size limit for `len` more bytes.
+    fn admit(&mut self, len: usize, part_index: usize) -> Result<(), MimeError> {
         match self {
             SinkTarget::Root { content, limit } => {
-                if content.len() + bytes.len() > *limit {
+                if content.len() + len > *limit {
                     return Err(MimeError::SoapPartTooLarge { limit: *limit });
                 }
-                content.extend_from_slice(bytes);
             }
-            SinkTarget::Spool { writer, size, limit } => {
-                *size += bytes.len() as u64;
+            SinkTarget::Spool { size, limit, .. } => {
+                *size += len as u64;
                 if *size > *limit {
                     return Err(MimeError::AttachmentTooLarge {
                         part_index,
                         limit: *limit,
                     });
                 }
-                writer
-                    .write(Bytes::copy_from_slice(bytes))
-                    .await
-                    .map_err(MimeError::Spool)?;
             }
+        }
+        Ok(())
+    }
+
+    async fn store_slice(&mut self, bytes: &[u8], part_index: usize) -> Result<(), MimeError> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.admit(bytes.len(), part_index)?;
+        match self {
+            SinkTarget::Root { content, .. } => content.extend_from_slice(bytes),
+            SinkTarget::Spool { writer, .. } => writer
+                .write(Bytes::copy_from_slice(bytes))
+                .await
+                .map_err(MimeError::Spool)?,
+        }
+        Ok(())
+    }
+
+    async fn store_owned(&mut self, bytes: Bytes, part_index: usize) -> Result<(), MimeError> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.admit(bytes.len(), part_index)?;
+        match self {
+            SinkTarget::Root { content, .. } => content.extend_from_slice(&bytes),
+            SinkTarget::Spool { writer, .. } => writer.write(bytes).await.map_err(MimeError::Spool)?,
         }
         Ok(())
     }
@@ -342,17 +350,22 @@ enum PartContent {
 }
 
 impl PartSink {
-    async fn write(&mut self, encoded: &[u8]) -> Result<(), MimeError> {
+    /// Moves the first `n` unconsumed input bytes into the part, decoding them if needed.
+    async fn emit<R: AsyncRead + Unpin>(&mut self, input: &mut Input<R>, n: usize) -> Result<(), MimeError> {
+        if n == 0 {
+            return Ok(());
+        }
         match &mut self.decoder {
-            None => self.target.store(encoded, self.part_index).await,
+            None => self.target.store_owned(input.take(n), self.part_index).await,
             Some(decoder) => {
                 self.decoded.clear();
                 decoder
-                    .decode(encoded, &mut self.decoded)
+                    .decode(&input.data()[..n], &mut self.decoded)
                     .map_err(|_| MimeError::InvalidBase64 {
                         part_index: self.part_index,
                     })?;
-                self.target.store(&self.decoded, self.part_index).await
+                input.consume(n);
+                self.target.store_slice(&self.decoded, self.part_index).await
             }
         }
     }
@@ -361,7 +374,7 @@ impl PartSink {
         if let Some(decoder) = &mut self.decoder {
             self.decoded.clear();
             let flushed = match decoder.finish(&mut self.decoded) {
-                Ok(()) => self.target.store(&self.decoded, self.part_index).await,
+                Ok(()) => self.target.store_slice(&self.decoded, self.part_index).await,
                 Err(_) => Err(MimeError::InvalidBase64 {
                     part_index: self.part_index,
                 }),
@@ -392,8 +405,7 @@ async fn read_multipart<R: AsyncRead + Unpin>(
     limits: &MimeLimits,
     spool_dir: &Path,
 ) -> Result<(RootPart, Vec<SpooledPart>), MimeError> {
-    let capacity = READ_BUFFER_BYTES.max(limits.max_header_bytes + MAX_BOUNDARY_LEN + MAX_TRANSPORT_PADDING + 16);
-    let mut input = Input::new(body, capacity, limits.max_total_bytes);
+    let mut input = Input::new(body, READ_BUFFER_BYTES, limits.max_total_bytes);
     // `\n--boundary`: the delimiter as it appears after content; `--boundary` alone may open the body.
     let needle: Vec<u8> = [b"\n--", related.boundary.as_bytes()].concat();
     let finder = Finder::new(&needle);
@@ -605,24 +617,20 @@ async fn stream_body<R: AsyncRead + Unpin>(
                 let content_end = if p > 0 && data[p - 1] == b'\r' { p - 1 } else { p };
                 match classify_tail(&data[p + needle.len()..]) {
                     DelimiterTail::Open(n) => {
-                        sink.write(&data[..content_end]).await?;
-                        input.consume(p + needle.len() + n);
+                        sink.emit(input, content_end).await?;
+                        input.consume(p - content_end + needle.len() + n);
                         return Ok(false);
                     }
                     DelimiterTail::Close => {
-                        sink.write(&data[..content_end]).await?;
+                        sink.emit(input, content_end).await?;
                         return Ok(true);
                     }
-                    DelimiterTail::NotDelimiter => {
-                        sink.write(&data[..p + 1]).await?;
-                        input.consume(p + 1);
-                    }
+                    DelimiterTail::NotDelimiter => sink.emit(input, p + 1).await?,
                     DelimiterTail::NeedMore => {
                         if input.eof {
                             return Err(MimeError::UnterminatedPart { part_index });
                         }
-                        sink.write(&data[..content_end]).await?;
-                        input.consume(content_end);
+                        sink.emit(input, content_end).await?;
                         input.fill().await?;
                     }
                 }
@@ -633,8 +641,7 @@ async fn stream_body<R: AsyncRead + Unpin>(
                 }
                 // Keep a tail that may hold the start of a delimiter (and the CR before it).
                 let emit = data.len().saturating_sub(needle.len() + 1);
-                sink.write(&data[..emit]).await?;
-                input.consume(emit);
+                sink.emit(input, emit).await?;
                 input.fill().await?;
             }
         }
