@@ -2,6 +2,8 @@
 
 pub mod init;
 pub mod pmode;
+pub mod lookup;
+pub mod addresses;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +23,10 @@ pub enum Command {
     Init(init::InitArgs),
     /// Check P-Mode files, or import P-Modes from a Domibus configuration.
     Pmode(pmode::PmodeArgs),
+    /// Look a participant up through SML and SMP and print the whole chain.
+    Lookup(lookup::LookupArgs),
+    /// Query the SDK address book (organisations, functional addresses).
+    Addresses(addresses::AddressesArgs),
 }
 
 /// Parses the command line and runs the chosen sub-command; returns the process exit code.
@@ -29,5 +35,7 @@ pub fn run() -> std::process::ExitCode {
     match cli.command {
         Command::Init(args) => init::run(args),
         Command::Pmode(args) => pmode::run(args),
+        Command::Lookup(args) => lookup::run(args),
+        Command::Addresses(args) => addresses::run(args),
     }
 }

@@ -3,6 +3,7 @@
 
 use clap::Parser;
 use conformance::sim::config::FederationConfig;
+use conformance::sim::pki::SmpPki;
 use conformance::sim::{FederationSim, SimOptions};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -47,13 +48,27 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        // The anchor is written before the servers answer, so no client can see a new SMP with an old anchor.
+        let pki = match SmpPki::generate() {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("generating the SMP PKI: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if let Some(path) = &args.write_smp_ca {
+            if let Err(e) = std::fs::write(path, pki.ca.certificate.to_pem().unwrap_or_default()) {
+                eprintln!("{}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
         let sim = match FederationSim::start_with(
             config,
             SimOptions {
                 http: args.http,
                 dns: args.dns,
             },
-            None,
+            Some(pki),
         )
         .await
         {
@@ -63,12 +78,6 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        if let Some(path) = &args.write_smp_ca {
-            if let Err(e) = std::fs::write(path, sim.smp_ca_pem()) {
-                eprintln!("{}: {e}", path.display());
-                return ExitCode::FAILURE;
-            }
-        }
         println!("address book: {}", sim.address_book_url());
         println!("SMP:          {}", sim.smp_url());
         println!("SML zone:     {} at {} (UDP/TCP)", sim.sml_zone(), sim.dns_addr());

@@ -252,21 +252,14 @@ fn smp(shared: &Shared, rest: &str, fault: SmpAnswerFault) -> Response<Full<Byte
     match segments.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         [participant] => match find(shared, participant) {
             Some(r) => {
-                let base = format!("http://{}/smp/{}", shared.http_addr, rest);
+                let smp_url = format!("http://{}/smp", shared.http_addr);
                 let urls: Vec<String> = r
                     .documents
                     .iter()
-                    .map(|d| {
-                        format!(
-                            "{base}/services/{}",
-                            percent_encoding::utf8_percent_encode(
-                                &format!("busdox-docid-qns::{d}"),
-                                percent_encoding::NON_ALPHANUMERIC
-                            )
-                        )
-                    })
+                    .filter_map(|d| address_book_client::DocumentId::parse(d).ok())
+                    .map(|d| address_book_client::smp::service_metadata_url(&smp_url, &r.participant, &d))
                     .collect();
-                xml(smp_xml::service_group(&base, &r.participant.identifier(), &urls).into_bytes())
+                xml(smp_xml::service_group(&r.participant.identifier(), &urls).into_bytes())
             }
             None => respond(StatusCode::NOT_FOUND, "text/plain", "participant not registered"),
         },

@@ -28,12 +28,11 @@ fn b64(der: &[u8]) -> String {
 }
 
 /// A service group listing `documents` under `base_url`.
-pub fn service_group(base_url: &str, participant: &str, document_urls: &[String]) -> String {
+pub fn service_group(participant: &str, document_urls: &[String]) -> String {
     let refs: String = document_urls
         .iter()
         .map(|u| format!("<ServiceMetadataReference href=\"{}\"/>", escape(u)))
         .collect();
-    let _ = base_url;
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ServiceGroup xmlns=\"{SMP_NS}\"><ParticipantIdentifier \
          scheme=\"iso6523-actorid-upis\">{}</ParticipantIdentifier><ServiceMetadataReferenceCollection>{refs}\
