@@ -142,7 +142,8 @@ fn init_writes_a_configuration_that_loads_validates_and_verifies() {
         }
         // The oracle can fail: a certificate of another CA is refused.
         let other = tmp.path().join("other");
-        assert!(sdk_ap(&["init", "--dir", other.to_str().unwrap()]).status.success());
+        let out = sdk_ap(&["init", "--dir", other.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let foreign = other.join("keys/message.pem");
         let out = openssl_verify(&keys, foreign.to_str().unwrap(), true);
         assert!(!out.status.success(), "openssl accepted a certificate of another CA");

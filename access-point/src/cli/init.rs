@@ -11,6 +11,10 @@ use crate::pki::dev::{write_file, DevPki, DevPkiFiles, DevPkiOptions};
 
 /// Folder inside the node directory that holds keys, certificates and the CRL.
 pub const KEYS_DIR: &str = "keys";
+/// Folder of further trusted CAs (peers' development CAs), listed in the `trust.*_anchors` settings.
+pub const TRUST_ANCHORS_DIR: &str = "trust/anchors";
+/// Folder of further CRLs, listed in the `trust.*_crls` settings.
+pub const TRUST_CRLS_DIR: &str = "trust/crls";
 
 /// Create a development access point: configuration, test CA, certificates and CRL.
 ///
@@ -101,6 +105,13 @@ pub fn init(args: &InitArgs) -> Result<InitOutcome, InitError> {
         path: keys_dir.clone(),
         message: e.to_string(),
     })?;
+    for sub in [TRUST_ANCHORS_DIR, TRUST_CRLS_DIR] {
+        let path = args.dir.join(sub);
+        std::fs::create_dir_all(&path).map_err(|e| InitError::Io {
+            path,
+            message: e.to_string(),
+        })?;
+    }
     let toml = render_config(party, args.port, api_port);
     write_file(&config_file, toml.as_bytes(), false).map_err(|e| InitError::Io {
         path: config_file.clone(),
@@ -150,10 +161,11 @@ key = "keys/tls.key.pem"
 cert = "keys/tls.pem"
 
 [trust]
-message_anchors = ["keys/ca.pem"]
-message_crls = ["keys/ca.crl.pem"]
-tls_anchors = ["keys/ca.pem"]
-tls_crls = ["keys/ca.crl.pem"]
+# Our development CA, plus every CA (and CRL) in trust/anchors (trust/crls): `sdk-ap peers add` puts peers' there.
+message_anchors = ["keys/ca.pem", "{TRUST_ANCHORS_DIR}"]
+message_crls = ["keys/ca.crl.pem", "{TRUST_CRLS_DIR}"]
+tls_anchors = ["keys/ca.pem", "{TRUST_ANCHORS_DIR}"]
+tls_crls = ["keys/ca.crl.pem", "{TRUST_CRLS_DIR}"]
 
 [pmodes]
 builtin = ["sdk"]

@@ -5,6 +5,7 @@
 //! [`Config::validate`] then opens every referenced file and checks that keys match their certificates.
 //! Every setting is documented, with its default, in `docs/configuration.md`.
 
+pub mod link;
 mod locate;
 mod validate;
 

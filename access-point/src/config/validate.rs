@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use openssl::x509::X509;
 
 use super::{Config, ConfigError, KeyFiles};
+use crate::pki::keys::{load_certificates_from, load_crls_from};
 use crate::pki::keys::{KeyAlgorithm, KeyPair, MIN_MESSAGE_RSA_BITS, MIN_TLS_RSA_BITS};
-use crate::pki::{load_certificate, load_certificates, load_crls, NodeIdentity, TrustStore};
+use crate::pki::{load_certificate, NodeIdentity, TrustStore};
 
 impl Config {
     /// Opens every referenced file: keys parse and match their certificates (with the right algorithm and size),
@@ -141,7 +142,9 @@ impl Config {
         let load_all = |suffix: &str, paths: &[PathBuf]| -> Result<Vec<X509>, ConfigError> {
             let mut out = Vec::new();
             for p in paths {
-                out.extend(load_certificates(p).map_err(|e| self.error(&format!("{prefix}_{suffix}"), e.to_string()))?);
+                out.extend(
+                    load_certificates_from(p).map_err(|e| self.error(&format!("{prefix}_{suffix}"), e.to_string()))?,
+                );
             }
             Ok(out)
         };
@@ -149,7 +152,7 @@ impl Config {
         let intermediates = load_all("intermediates", intermediates)?;
         let mut crl_list = Vec::new();
         for p in crls {
-            crl_list.extend(load_crls(p).map_err(|e| self.error(&format!("{prefix}_crls"), e.to_string()))?);
+            crl_list.extend(load_crls_from(p).map_err(|e| self.error(&format!("{prefix}_crls"), e.to_string()))?);
         }
         Ok(TrustStore::new(anchors)
             .with_intermediates(intermediates)

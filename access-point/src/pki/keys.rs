@@ -189,6 +189,51 @@ pub fn load_crls(path: &Path) -> Result<Vec<X509Crl>, PkiError> {
     Ok(crls)
 }
 
+/// The files a trust setting names: the path itself, or when it is a directory every file in it whose extension is
+/// one of `extensions`, sorted by name (so that `peers add` can drop a peer's CA into a folder).
+pub fn files_in(path: &Path, extensions: &[&str]) -> Result<Vec<PathBuf>, PkiError> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let io = |source| PkiError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path).map_err(io)? {
+        let file = entry.map_err(io)?.path();
+        let ext = file.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        if file.is_file() && ext.is_some_and(|e| extensions.contains(&e.as_str())) {
+            files.push(file);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Certificate file extensions read from a trust directory.
+pub const CERTIFICATE_EXTENSIONS: &[&str] = &["pem", "crt", "cer", "der"];
+/// CRL file extensions read from a CRL directory.
+pub const CRL_EXTENSIONS: &[&str] = &["pem", "crl", "der"];
+
+/// Certificates from a file or a directory of certificate files.
+pub fn load_certificates_from(path: &Path) -> Result<Vec<X509>, PkiError> {
+    let mut certs = Vec::new();
+    for file in files_in(path, CERTIFICATE_EXTENSIONS)? {
+        certs.extend(load_certificates(&file)?);
+    }
+    Ok(certs)
+}
+
+/// CRLs from a file or a directory of CRL files.
+pub fn load_crls_from(path: &Path) -> Result<Vec<X509Crl>, PkiError> {
+    let mut crls = Vec::new();
+    for file in files_in(path, CRL_EXTENSIONS)? {
+        crls.extend(load_crls(&file)?);
+    }
+    Ok(crls)
+}
+
 /// A private key, its certificate, and the intermediate certificates to send with it (leaf issuer first).
 #[derive(Clone)]
 pub struct KeyPair {

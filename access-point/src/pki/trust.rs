@@ -19,7 +19,7 @@ use openssl::x509::{X509Crl, X509Ref, X509StoreContext, X509VerifyResult, X509};
 use time::OffsetDateTime;
 
 use super::certinfo::{name_to_string, CertificateInfo};
-use super::keys::{load_certificates, load_crls, PkiError};
+use super::keys::{load_certificates_from, load_crls_from, PkiError};
 use super::time::{asn1_to_datetime, unix_seconds};
 use openssl::x509::{X509ExtendedKeyUsage, X509KeyUsage};
 
@@ -165,17 +165,18 @@ impl TrustStore {
         self
     }
 
-    /// Loads a store from certificate files (PEM or DER; several certificates per PEM file allowed) and CRL files.
+    /// Loads a store from certificate files (PEM or DER; several certificates per PEM file allowed) and CRL files;
+    /// a directory stands for every certificate (or CRL) file in it.
     pub fn load(anchors: &[PathBuf], intermediates: &[PathBuf], crls: &[PathBuf]) -> Result<TrustStore, PkiError> {
         let mut store = TrustStore::default();
         for p in anchors {
-            store.anchors.extend(load_certificates(p)?);
+            store.anchors.extend(load_certificates_from(p)?);
         }
         for p in intermediates {
-            store.intermediates.extend(load_certificates(p)?);
+            store.intermediates.extend(load_certificates_from(p)?);
         }
         for p in crls {
-            store.crls.extend(load_crls(p)?.into_iter().map(Arc::new));
+            store.crls.extend(load_crls_from(p)?.into_iter().map(Arc::new));
         }
         Ok(store)
     }
