@@ -167,7 +167,7 @@ where
                     };
                 }
                 if let (Stored::Good(v), Some((reason, retry_at))) = (&entry.stored, &entry.failing) {
-                    if now < *retry_at && now < entry.expires_at + self.policy.stale_grace {
+                    if now < *retry_at && now < later(entry.expires_at, self.policy.stale_grace) {
                         self.stale_served.fetch_add(1, Ordering::Relaxed);
                         return Ok((
                             v.clone(),
@@ -223,7 +223,7 @@ where
                     Entry {
                         stored: Stored::Good(value.clone()),
                         fetched_at: now,
-                        expires_at: now + ttl,
+                        expires_at: later(now, ttl),
                         failing: None,
                         last_used: tick,
                     },
@@ -236,7 +236,7 @@ where
                     Entry {
                         stored: Stored::NotFound(e.clone()),
                         fetched_at: now,
-                        expires_at: now + self.policy.negative_ttl,
+                        expires_at: later(now, self.policy.negative_ttl),
                         failing: None,
                         last_used: tick,
                     },
@@ -245,10 +245,11 @@ where
             }
             Err(e) if e.is_unavailability() => match inner.entries.get_mut(&key) {
                 Some(entry)
-                    if matches!(entry.stored, Stored::Good(_)) && now < entry.expires_at + self.policy.stale_grace =>
+                    if matches!(entry.stored, Stored::Good(_))
+                        && now < later(entry.expires_at, self.policy.stale_grace) =>
                 {
                     let reason = e.to_string();
-                    entry.failing = Some((reason.clone(), now + self.policy.retry_interval));
+                    entry.failing = Some((reason.clone(), later(now, self.policy.retry_interval)));
                     self.stale_served.fetch_add(1, Ordering::Relaxed);
                     match &entry.stored {
                         Stored::Good(v) => Ok((
@@ -274,6 +275,13 @@ where
         }
         outcome
     }
+}
+
+/// `at + after`, saturating far in the future instead of overflowing on absurd settings.
+fn later(at: Instant, after: Duration) -> Instant {
+    at.checked_add(after)
+        .or_else(|| at.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(at)
 }
 
 fn evict_least_recently_used<K: Eq + Hash + Clone, V>(entries: &mut HashMap<K, Entry<V>>, max: usize) {
@@ -424,6 +432,24 @@ mod tests {
             .get_or_fetch(&99, || async { panic!("evicted the newest") })
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn absurd_durations_do_not_overflow() {
+        let cache: LookupCache<u32, u32> = LookupCache::new(CachePolicy {
+            ttl: Duration::MAX,
+            negative_ttl: Duration::MAX,
+            stale_grace: Duration::MAX,
+            retry_interval: Duration::MAX,
+            max_entries: 0,
+        });
+        cache.get_or_fetch(&1, || async { Ok((1, None)) }).await.unwrap();
+        cache
+            .get_or_fetch(&2, || async { Err(DiscoveryError::NoSmpRecord { name: "n".into() }) })
+            .await
+            .unwrap_err();
+        // max_entries 0 keeps nothing, so there is no stale answer to serve.
+        assert!(cache.get_or_fetch(&1, || async { Err(down()) }).await.is_err());
     }
 
     #[tokio::test]

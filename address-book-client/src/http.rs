@@ -187,3 +187,97 @@ where
     driver.abort();
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A one-shot server answering every connection with `response`.
+    async fn serve(response: Vec<u8>) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(&response).await;
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn bodies_over_the_cap_are_refused() {
+        let body = vec![b'x'; 2000];
+        let mut response = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+        response.extend_from_slice(&body);
+        let addr = serve(response).await;
+        let settings = HttpSettings {
+            max_body_bytes: 1000,
+            ..HttpSettings::default()
+        };
+        assert_eq!(
+            get(&format!("http://{addr}/"), "*/*", &settings).await.unwrap_err(),
+            HttpError::BodyTooLarge(1000)
+        );
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7d0\r\n"
+            .iter()
+            .copied()
+            .chain(body)
+            .collect();
+        let addr = serve(chunked).await;
+        assert_eq!(
+            get(&format!("http://{addr}/"), "*/*", &settings).await.unwrap_err(),
+            HttpError::BodyTooLarge(1000)
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_urls_closed_ports_garbage_and_unconfigured_tls_are_typed() {
+        let s = HttpSettings {
+            timeout: Duration::from_secs(2),
+            ..HttpSettings::default()
+        };
+        assert!(matches!(get("ftp://x/", "*/*", &s).await, Err(HttpError::Url(_))));
+        assert!(matches!(get("not a url", "*/*", &s).await, Err(HttpError::Url(_))));
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        assert!(matches!(
+            get(&format!("http://{closed}/"), "*/*", &s).await,
+            Err(HttpError::Connect(_))
+        ));
+        let addr = serve(b"garbage\r\n\r\n".to_vec()).await;
+        assert!(matches!(
+            get(&format!("http://{addr}/"), "*/*", &s).await,
+            Err(HttpError::Protocol(_))
+        ));
+        let addr = serve(Vec::new()).await;
+        assert!(matches!(
+            get(&format!("https://{addr}/"), "*/*", &s).await,
+            Err(HttpError::Tls(_))
+        ));
+        assert!(HttpSettings::tls_from_pem(b"junk").is_err());
+    }
+
+    #[tokio::test]
+    async fn silent_servers_time_out() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _keep = tokio::spawn(async move {
+            let (_s, _) = listener.accept().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(10)).await;
+        });
+        let s = HttpSettings {
+            timeout: Duration::from_millis(200),
+            ..HttpSettings::default()
+        };
+        assert_eq!(
+            get(&format!("http://{addr}/"), "*/*", &s).await.unwrap_err(),
+            HttpError::Timeout(s.timeout)
+        );
+    }
+}

@@ -129,7 +129,7 @@ impl SmlClient {
     pub fn new(settings: SmlSettings) -> Result<Self, DiscoveryError> {
         let mut opts = ResolverOpts::default();
         opts.timeout = settings.timeout;
-        opts.attempts = settings.attempts.max(1);
+        opts.attempts = settings.attempts.clamp(1, 16);
         // Our own cache decides freshness; the resolver's must not serve answers past our policy.
         opts.cache_size = 0;
         opts.use_hosts_file = false;
@@ -162,7 +162,8 @@ impl SmlClient {
         let name = participant_dns_name(participant, &self.settings.zone);
         let fqdn = format!("{name}.");
         // The resolver's own timeout is per attempt; bound the whole lookup too.
-        let overall = self.settings.timeout * (self.settings.attempts.max(1) as u32 * 2 + 1);
+        let tries = u32::try_from(self.settings.attempts.clamp(1, 16)).unwrap_or(16) * 2 + 1;
+        let overall = self.settings.timeout.saturating_mul(tries);
         let lookup = match tokio::time::timeout(overall, self.resolver.lookup(fqdn.as_str(), RecordType::NAPTR)).await {
             Err(_) => {
                 return Err(DiscoveryError::DnsTimeout {

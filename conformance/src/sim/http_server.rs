@@ -167,7 +167,7 @@ fn paginate(shared: &Shared, base_path: &str, query: &str, items: Vec<Value>) ->
         .unwrap_or(1);
     let start = (page - 1).saturating_mul(size);
     let slice: Vec<Value> = items.iter().skip(start).take(size).cloned().collect();
-    let next = (start + size < items.len()).then(|| {
+    let next = (start.saturating_add(size) < items.len()).then(|| {
         let kept: Vec<&str> = query
             .split('&')
             .filter(|p| !p.is_empty() && !p.starts_with("page%5Bnumber%5D") && !p.starts_with("page[number]"))
