@@ -657,3 +657,129 @@ fn infer_profile(p: &PMode) -> Profile {
         Profile::As4
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A synthetic Domibus file (two initiator parties, one responder, an agreement, a constant retry).
+    const TWO_PARTIES: &str = include_str!("../fuzz/corpus/domibus_import/two_parties.xml");
+
+    #[test]
+    fn imports_every_process_leg_and_party_combination() {
+        let pmodes = import(TWO_PARTIES.as_bytes()).unwrap();
+        let ids: Vec<_> = pmodes.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["p.leg1.red.blue", "p.leg1.blue.blue"]);
+        let p = &pmodes[0];
+        assert_eq!(p.profile, Profile::As4);
+        assert_eq!(p.initiator.party_id.as_deref(), Some("red-ap"));
+        assert_eq!(
+            p.initiator.party_id_type.as_deref(),
+            Some("urn:oasis:names:tc:ebcore:partyid-type:unregistered")
+        );
+        assert_eq!(p.responder.party_id.as_deref(), Some("blue-ap"));
+        assert_eq!(p.protocol.address.as_deref(), Some("https://blue.example/msh"));
+        assert_eq!(
+            p.agreement,
+            Some(AgreementRef {
+                value: "urn:example:agreement".into(),
+                agreement_type: None
+            })
+        );
+        assert_eq!(p.business_info.service, Service::new("urn:example:service", None));
+        assert_eq!(
+            p.reception_awareness.retry,
+            RetryPolicy::Constant {
+                max_retries: 6,
+                interval_seconds: 600
+            }
+        );
+        assert!(!p.compression.compress_outgoing);
+        assert!(!p.error_handling.process_error_notify_producer);
+        let props: Vec<_> = p
+            .business_info
+            .properties
+            .iter()
+            .map(|r| (r.name.as_str(), r.required))
+            .collect();
+        assert_eq!(props, [("originalSender", true), ("finalRecipient", false)]);
+        assert_eq!(p.payload_profile.max_total_size_bytes, Some(10_485_760));
+        assert_eq!(p.payload_profile.parts[0].max_size_bytes, Some(1_048_576));
+    }
+
+    fn import_edited(from: &str, to: &str) -> DomibusError {
+        assert!(TWO_PARTIES.contains(from), "{from}");
+        import(TWO_PARTIES.replacen(from, to, 1).as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_map() {
+        assert!(matches!(
+            import_edited("retry=\"60;6;CONSTANT\"", "retry=\"60;6;PROGRESSIVE\""),
+            DomibusError::Unsupported { attribute: "retry", .. }
+        ));
+        assert!(matches!(
+            import_edited("eDeliveryAS4Policy_BST.xml", "custom.xml"),
+            DomibusError::Unsupported {
+                attribute: "policy",
+                ..
+            }
+        ));
+        assert!(matches!(
+            import_edited("signatureMethod=\"RSA_SHA256\"", "signatureMethod=\"RSA_SHA1\""),
+            DomibusError::Unsupported {
+                attribute: "signatureMethod",
+                ..
+            }
+        ));
+        assert!(matches!(
+            import_edited("200704/oneWay\"", "200704/twoWay\""),
+            DomibusError::Unsupported { attribute: "mep", .. }
+        ));
+        assert!(matches!(
+            import_edited("<responderParty name=\"blue\"/>", "<responderParty name=\"green\"/>"),
+            DomibusError::UnknownReference { kind: "party", .. }
+        ));
+        assert!(matches!(
+            import_edited(" action=\"act\"", ""),
+            DomibusError::MissingAttribute {
+                attribute: "action",
+                ..
+            }
+        ));
+        assert!(matches!(
+            import_edited("http://domibus.eu/configuration", "urn:other"),
+            DomibusError::NotDomibus(_)
+        ));
+    }
+
+    #[test]
+    fn imported_values_are_validated() {
+        // A cid without the cid: prefix passes the XML mapping but not validation.
+        let err = import_edited("cid=\"cid:doc\"", "cid=\"doc\"");
+        let DomibusError::Invalid(errors) = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(errors.0[0].field.as_deref(), Some("payload_profile.parts[0].cid"));
+    }
+
+    #[test]
+    fn refuses_dtds_and_oversized_input() {
+        let with_dtd = TWO_PARTIES.replacen("?>", "?><!DOCTYPE x [<!ENTITY a \"b\">]>", 1);
+        assert_eq!(
+            import(with_dtd.as_bytes()).unwrap_err(),
+            DomibusError::Xml(DomError::DtdRefused)
+        );
+        let big = vec![b' '; MAX_DOMIBUS_XML_BYTES + 1];
+        assert!(matches!(import(&big).unwrap_err(), DomibusError::TooLarge { .. }));
+    }
+
+    #[test]
+    fn leading_comments_are_skipped() {
+        let commented = format!("<!-- adjust the party -->\n{TWO_PARTIES}");
+        assert_eq!(
+            import(commented.as_bytes()).unwrap(),
+            import(TWO_PARTIES.as_bytes()).unwrap()
+        );
+    }
+}
