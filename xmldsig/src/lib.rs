@@ -9,7 +9,7 @@
 //!   any [`std::io::Write`] (e.g. an [`openssl::hash::Hasher`]).
 //! - [`signed_info`]: the `ds:SignedInfo` / `ds:Reference` / `ds:Transform` model, parsed from the tree and
 //!   rendered as XML text.
-//! - [`reference`]: resolving `""`, `#id` (by the Id attributes the caller names; a duplicate Id is an error) and
+//! - [`reference`](mod@reference): resolving `""`, `#id` (by the Id attributes the caller names; a duplicate Id is an error) and
 //!   external URIs (through an [`ExternalResolver`]), applying transforms and digesting.
 //! - [`signature`]: parsing `ds:Signature` and its KeyInfo/X509Data, signing and verifying the canonicalised
 //!   SignedInfo (rsa-sha256, eddsa-ed25519), rendering a Signature element.
