@@ -36,9 +36,9 @@ pub use self::settings::{GroupCommitSettings, RetentionSettings, StoreSettings};
 pub use self::sled::{SledStore, DB_DIR};
 pub use self::state::{Direction, IllegalTransition, State};
 pub use self::types::{
-    Claimed, Cursor, ErrorEntry, Evidence, EvidenceKind, InboundInsert, ListQuery, MessageKey, MessageMeta,
-    MessageRecord, NewEvidence, NewInbound, NewOutbound, Page, Party, PayloadPart, PurgeReport, RecoveryReport,
-    StateChange, StateCounts, Timestamp, Transition, MAX_PAGE_SIZE,
+    Claimed, Cursor, DuplicateHit, ErrorEntry, Evidence, EvidenceKind, InboundInsert, ListQuery, MessageKey,
+    MessageMeta, MessageRecord, NewEvidence, NewInbound, NewOutbound, Page, Party, PayloadPart, PurgeReport,
+    RecoveryReport, StateChange, StateCounts, Timestamp, Transition, MAX_PAGE_SIZE,
 };
 
 /// A boxed, sendable future: what the object-safe [`Store`] methods return.
@@ -147,7 +147,7 @@ pub trait Store: Send + Sync {
         &'a self,
         message_id: &'a str,
         now: Timestamp,
-    ) -> BoxFuture<'a, StoreResult<Option<(MessageRecord, Option<Evidence>)>>>;
+    ) -> BoxFuture<'a, StoreResult<Option<DuplicateHit>>>;
 
     /// Records matching `query`, newest first, one page at a time.
     fn list(&self, query: ListQuery) -> BoxFuture<'_, StoreResult<Page>>;

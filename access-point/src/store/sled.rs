@@ -765,11 +765,7 @@ impl Inner {
             .collect()
     }
 
-    fn find_duplicate(
-        &self,
-        message_id: &str,
-        now: Timestamp,
-    ) -> StoreResult<Option<(MessageRecord, Option<Evidence>)>> {
+    fn find_duplicate(&self, message_id: &str, now: Timestamp) -> StoreResult<Option<DuplicateHit>> {
         let Some(v) = self.trees.dedup.get(message_id.as_bytes())? else {
             return Ok(None);
         };
@@ -1072,7 +1068,7 @@ impl Store for SledStore {
         &'a self,
         message_id: &'a str,
         now: Timestamp,
-    ) -> BoxFuture<'a, StoreResult<Option<(MessageRecord, Option<Evidence>)>>> {
+    ) -> BoxFuture<'a, StoreResult<Option<DuplicateHit>>> {
         let message_id = message_id.to_string();
         self.blocking(move |inner| inner.find_duplicate(&message_id, now))
     }

@@ -228,6 +228,9 @@ pub enum InboundInsert {
     },
 }
 
+/// The message received earlier under a MessageId, with the receipt sent for it.
+pub type DuplicateHit = (MessageRecord, Option<Evidence>);
+
 /// A requested state change.
 #[derive(Debug, Clone)]
 pub struct Transition {
