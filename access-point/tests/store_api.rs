@@ -596,3 +596,12 @@ async fn state_survives_reopen() {
     );
     store.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_second_opener_is_told_the_store_is_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let second = SledStore::open(StoreSettings::with_data_dir(dir.path())).await;
+    assert!(matches!(second, Err(StoreError::InUse(_))), "{:?}", second.err());
+    store.close().await.unwrap();
+}

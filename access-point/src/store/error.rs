@@ -38,6 +38,9 @@ pub enum StoreError {
     /// Stored bytes that do not decode: the database is damaged or from an incompatible version.
     #[error("corrupt store entry in {tree}: {detail}")]
     Corrupt { tree: &'static str, detail: String },
+    /// Another process (normally the running server) has the database open; sled allows one process per store.
+    #[error("the store at {0} is in use by another process")]
+    InUse(std::path::PathBuf),
     /// The embedded database failed.
     #[error("database error: {0}")]
     Database(String),

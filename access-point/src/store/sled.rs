@@ -461,10 +461,17 @@ impl DiskSync {
 
 fn open_blocking(data_dir: &Path, cache: u64) -> StoreResult<(::sled::Db, Trees, PayloadFiles)> {
     std::fs::create_dir_all(data_dir).map_err(|e| StoreError::io(format!("creating {}", data_dir.display()), e))?;
+    let db_dir = data_dir.join(DB_DIR);
     let db = ::sled::Config::new()
-        .path(data_dir.join(DB_DIR))
+        .path(&db_dir)
         .cache_capacity(cache)
-        .open()?;
+        .open()
+        .map_err(|e| match e {
+            ::sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                StoreError::InUse(db_dir.clone())
+            }
+            other => other.into(),
+        })?;
     let trees = Trees::open(&db)?;
     let payloads = PayloadFiles::open(data_dir)?;
     Ok((db, trees, payloads))
