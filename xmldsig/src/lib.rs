@@ -44,6 +44,7 @@ pub use reference::{
     ReferenceContext, VerifiedReference,
 };
 pub use signature::{
-    sign_signed_info, signature_method_for_key, signature_xml, verify_signature, verify_signed_info, KeyInfo, Signature,
+    sign_signed_info, sign_signed_info_detached, signature_method_for_key, signature_xml, verify_signature,
+    verify_signed_info, KeyInfo, Signature,
 };
 pub use signed_info::{Reference, SignedInfo, Transform};

@@ -7,7 +7,7 @@ use crate::dom::{Document, NodeId};
 use crate::error::DsigError;
 use crate::policy::Policy;
 use crate::reference::{verify_references, ReferenceContext, VerifiedReference};
-use crate::signed_info::{base64_decode, base64_encode, dsig_children, expect_dsig, SignedInfo};
+use crate::signed_info::{base64_decode, base64_encode, dsig_children, escape, expect_dsig, SignedInfo};
 use openssl::pkey::{HasPublic, Id, PKey, PKeyRef, Private, Public};
 use openssl::sign::{Signer, Verifier};
 use openssl::x509::X509;
@@ -189,6 +189,45 @@ pub fn sign_signed_info(doc: &Document, signed_info_node: NodeId, key: &PKey<Pri
         }
         None => Signer::new_without_digest(key)?.sign_oneshot_to_vec(&data)?,
     })
+}
+
+/// Signs `signed_info` before it is placed in a document, so a `wsse:Security` header can be written in one pass.
+///
+/// `in_scope` lists the namespace bindings (`None` = default namespace) that will be in scope at the SignedInfo
+/// element where it ends up, apart from the XML-DSig namespace, which the enclosing Signature declares under
+/// `prefix` (`""`: default namespace) as [`signature_xml`] does. The canonical form, and so the signature, equals
+/// what [`sign_signed_info`] computes in the final document, for exclusive c14n (whose PrefixList may name
+/// those bindings) and inclusive c14n alike, provided no `xml:*` attribute is inherited from an ancestor.
+pub fn sign_signed_info_detached(
+    signed_info: &SignedInfo,
+    prefix: &str,
+    in_scope: &[(Option<&str>, &str)],
+    key: &PKey<Private>,
+) -> Result<Vec<u8>, DsigError> {
+    let own = if prefix.is_empty() { None } else { Some(prefix) };
+    let mut declarations = String::new();
+    for (p, uri) in in_scope.iter().filter(|(p, _)| *p != own) {
+        match p {
+            Some(p) => declarations.push_str(&format!(" xmlns:{p}=\"{}\"", escape(uri))),
+            None => declarations.push_str(&format!(" xmlns=\"{}\"", escape(uri))),
+        }
+    }
+    match own {
+        Some(p) => declarations.push_str(&format!(" xmlns:{p}=\"{DSIG_NS}\"")),
+        None => declarations.push_str(&format!(" xmlns=\"{DSIG_NS}\"")),
+    }
+    let xml = signed_info.to_xml(prefix);
+    let open = format!(
+        "<{}SignedInfo",
+        if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{prefix}:")
+        }
+    );
+    let standalone = format!("{open}{declarations}{}", &xml[open.len()..]);
+    let doc = Document::parse_str(&standalone)?;
+    sign_signed_info(&doc, doc.root(), key)
 }
 
 /// Checks the policy for SignedInfo's algorithms and the signature value over the canonicalised SignedInfo element

@@ -563,3 +563,63 @@ fn malformed_signatures_are_refused() {
     );
     assert!(matches!(verify(&two, &Policy::default()), Err(DsigError::Enveloped(_))));
 }
+
+#[test]
+fn detached_signing_equals_in_document_signing() {
+    // Ed25519 signatures are deterministic, so equal canonical forms give equal signature values.
+    let id = ed25519("ap");
+    let in_scope: [(Option<&str>, &str); 4] = [
+        (Some("S"), "http://www.w3.org/2003/05/soap-envelope"),
+        (Some("wsu"), WSU_NS),
+        (
+            Some("eb"),
+            "http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/",
+        ),
+        (Some("wsse"), "urn:wsse"),
+    ];
+    let modes = [
+        C14nMode::exclusive(),
+        C14nMode::Exclusive {
+            inclusive_prefixes: vec!["S".into(), "wsu".into()],
+        },
+        C14nMode::Inclusive,
+    ];
+    for canonicalization in modes {
+        for prefix in ["ds", ""] {
+            let si = SignedInfo {
+                canonicalization: canonicalization.clone(),
+                signature_method: SignatureMethod::Ed25519,
+                references: vec![Reference {
+                    uri: "#body".into(),
+                    transforms: vec![Transform::Canonicalize(C14nMode::exclusive())],
+                    digest_method: DigestMethod::Sha256,
+                    digest_value: vec![5; 32],
+                }],
+            };
+            let detached = sign_signed_info_detached(&si, prefix, &in_scope, &id.key).unwrap();
+            let placed = ENVELOPE.replace("SIGNATURE", &signature_xml(&si, &[], None, prefix));
+            let doc = Document::parse_str(&placed).unwrap();
+            let sig = doc.all_nodes().find(|n| doc.is(*n, DSIG_NS, "Signature")).unwrap();
+            let in_document =
+                sign_signed_info(&doc, Signature::parse(&doc, sig).unwrap().signed_info_node, &id.key).unwrap();
+            assert_eq!(detached, in_document, "{canonicalization:?} prefix {prefix:?}");
+        }
+    }
+    // The check is not vacuous: leaving out a listed binding changes the signature.
+    let si = SignedInfo {
+        canonicalization: C14nMode::Exclusive {
+            inclusive_prefixes: vec!["S".into()],
+        },
+        signature_method: SignatureMethod::Ed25519,
+        references: vec![Reference {
+            uri: "".into(),
+            transforms: vec![],
+            digest_method: DigestMethod::Sha256,
+            digest_value: vec![],
+        }],
+    };
+    assert_ne!(
+        sign_signed_info_detached(&si, "ds", &in_scope, &id.key).unwrap(),
+        sign_signed_info_detached(&si, "ds", &in_scope[1..], &id.key).unwrap()
+    );
+}
