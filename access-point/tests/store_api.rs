@@ -605,3 +605,30 @@ async fn a_second_opener_is_told_the_store_is_in_use() {
     assert!(matches!(second, Err(StoreError::InUse(_))), "{:?}", second.err());
     store.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn dropping_the_store_releases_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    submit(&store, "drop@test").await;
+    drop(store);
+    // The committer ends asynchronously; give it a bounded moment, then the database must open again.
+    let mut reopened = None;
+    for _ in 0..100 {
+        match SledStore::open(StoreSettings::with_data_dir(dir.path())).await {
+            Ok(s) => {
+                reopened = Some(s);
+                break;
+            }
+            Err(StoreError::InUse(_)) => tokio::time::sleep(Duration::from_millis(20)).await,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let store = reopened.expect("the database stayed locked after the store was dropped");
+    assert!(store
+        .get_by_message_id(Direction::Outbound, "drop@test")
+        .await
+        .unwrap()
+        .is_some());
+    store.close().await.unwrap();
+}

@@ -477,6 +477,13 @@ fn open_blocking(data_dir: &Path, cache: u64) -> StoreResult<(::sled::Db, Trees,
     Ok((db, trees, payloads))
 }
 
+impl Drop for Inner {
+    /// A store dropped without `close` still lets its committer end (releasing the database lock) once idle.
+    fn drop(&mut self) {
+        self.commit.close();
+    }
+}
+
 impl Inner {
     fn transact<T>(&self, f: impl Fn(&Tx) -> TxResult<T>) -> StoreResult<T> {
         let trees = self.trees.all();
