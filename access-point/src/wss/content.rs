@@ -8,6 +8,7 @@
 
 use crate::wss::error::EncryptionError;
 use crate::wss::keytransport::ContentKey;
+use bytes::{Bytes, BytesMut};
 use openssl::sha::Sha256;
 use openssl::symm::{Cipher, Crypter, Mode};
 use std::path::Path;
@@ -18,9 +19,59 @@ pub const GCM_IV_LEN: usize = 12;
 /// GCM tag length (XML Encryption 1.1 §5.2.4: 128 bits).
 pub const GCM_TAG_LEN: usize = 16;
 /// Size of the chunks read, encrypted and written.
-pub const CHUNK_LEN: usize = 64 * 1024;
+pub const CHUNK_LEN: usize = 128 * 1024;
 /// NIST SP 800-38D §5.2.1.1: at most 2^39 - 256 bits of plaintext under one GCM invocation.
 pub const GCM_MAX_PLAINTEXT_BYTES: u64 = ((1u64 << 39) - 256) / 8;
+/// Chunks queued for the background SHA-256 before the cipher waits for it (bounds memory to this many chunks).
+const HASH_QUEUE_CHUNKS: usize = 4;
+
+/// SHA-256 of the plaintext. The first chunk is hashed inline (small attachments stay on one thread); from the
+/// second chunk on, hashing moves to a blocking-pool thread so that it runs beside AES-GCM on another core.
+enum PlaintextHasher {
+    Inline(Sha256),
+    Background {
+        queue: tokio::sync::mpsc::Sender<Bytes>,
+        worker: tokio::task::JoinHandle<[u8; 32]>,
+    },
+}
+
+impl PlaintextHasher {
+    fn new() -> Self {
+        PlaintextHasher::Inline(Sha256::new())
+    }
+
+    async fn update(&mut self, chunk: Bytes, first: bool) {
+        if let PlaintextHasher::Inline(hasher) = self {
+            if first {
+                hasher.update(&chunk);
+                return;
+            }
+            let mut hasher = std::mem::replace(hasher, Sha256::new());
+            let (queue, mut chunks) = tokio::sync::mpsc::channel::<Bytes>(HASH_QUEUE_CHUNKS);
+            let worker = tokio::task::spawn_blocking(move || {
+                while let Some(chunk) = chunks.blocking_recv() {
+                    hasher.update(&chunk);
+                }
+                hasher.finish()
+            });
+            *self = PlaintextHasher::Background { queue, worker };
+        }
+        if let PlaintextHasher::Background { queue, .. } = self {
+            // The worker only stops when the queue closes, so a send cannot fail while we hold the sender.
+            let _ = queue.send(chunk).await;
+        }
+    }
+
+    async fn finish(self) -> Result<[u8; 32], EncryptionError> {
+        match self {
+            PlaintextHasher::Inline(hasher) => Ok(hasher.finish()),
+            PlaintextHasher::Background { queue, worker } => {
+                drop(queue);
+                worker.await.map_err(|e| EncryptionError::Io(std::io::Error::other(e)))
+            }
+        }
+    }
+}
 
 /// Sizes and plaintext digest of an attachment that was encrypted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +81,19 @@ pub struct EncryptedStream {
     pub encrypted_len: u64,
     /// SHA-256 of the plaintext.
     pub plaintext_sha256: [u8; 32],
+}
+
+/// Reads until `buf` is full or the input ends; returns the number of bytes read.
+async fn read_full<R: AsyncRead + Unpin>(input: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let n = input.read(&mut buf[filled..]).await?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    Ok(filled)
 }
 
 /// Encrypts everything `input` yields into `output` as IV || ciphertext || tag, with a fresh random IV.
@@ -48,15 +112,18 @@ where
     let mut crypter = Crypter::new(Cipher::aes_128_gcm(), Mode::Encrypt, key.as_bytes(), Some(&iv))?;
     output.write_all(&iv).await?;
 
-    let mut digest = Sha256::new();
-    let mut plain = vec![0u8; CHUNK_LEN];
+    let mut hasher = PlaintextHasher::new();
     let mut sealed = vec![0u8; CHUNK_LEN + 16];
     let mut plaintext_len = 0u64;
     loop {
-        let n = input.read(&mut plain).await?;
+        let mut chunk = BytesMut::zeroed(CHUNK_LEN);
+        let n = read_full(&mut input, &mut chunk).await?;
         if n == 0 {
             break;
         }
+        chunk.truncate(n);
+        let chunk = chunk.freeze();
+        let first = plaintext_len == 0;
         plaintext_len += n as u64;
         if plaintext_len > GCM_MAX_PLAINTEXT_BYTES {
             return Err(EncryptionError::AttachmentTooLarge {
@@ -64,8 +131,8 @@ where
                 max: GCM_MAX_PLAINTEXT_BYTES,
             });
         }
-        digest.update(&plain[..n]);
-        let m = crypter.update(&plain[..n], &mut sealed)?;
+        let m = crypter.update(&chunk, &mut sealed)?;
+        hasher.update(chunk, first).await;
         output.write_all(&sealed[..m]).await?;
     }
     let m = crypter.finalize(&mut sealed)?;
@@ -77,7 +144,7 @@ where
     Ok(EncryptedStream {
         plaintext_len,
         encrypted_len: plaintext_len + (GCM_IV_LEN + GCM_TAG_LEN) as u64,
-        plaintext_sha256: digest.finish(),
+        plaintext_sha256: hasher.finish().await?,
     })
 }
 
@@ -127,7 +194,9 @@ where
     };
 
     let mut iv = [0u8; GCM_IV_LEN];
-    read_exactly_or(&mut input, &mut iv, truncated).await?;
+    if read_full(&mut input, &mut iv).await? < GCM_IV_LEN {
+        return Err(truncated());
+    }
     let mut crypter = Crypter::new(Cipher::aes_128_gcm(), Mode::Decrypt, key.as_bytes(), Some(&iv))?;
 
     let file = tempfile::Builder::new()
@@ -135,21 +204,21 @@ where
         .tempfile_in(spool_dir)?;
     let mut out = tokio::fs::File::from_std(file.as_file().try_clone()?);
 
-    let mut digest = Sha256::new();
-    // `window` holds the bytes read but not yet decrypted; its last GCM_TAG_LEN bytes may be the tag, so they are
-    // always held back until the input ends.
-    let mut window: Vec<u8> = Vec::with_capacity(CHUNK_LEN + GCM_TAG_LEN);
-    let mut plain = vec![0u8; CHUNK_LEN + GCM_TAG_LEN + 16];
+    let mut hasher = PlaintextHasher::new();
+    // `window[..held]` are bytes read but not yet decrypted. The last GCM_TAG_LEN bytes read may be the tag, so
+    // they are always held back (moved to the front) until the input ends.
+    let mut window = vec![0u8; GCM_TAG_LEN + CHUNK_LEN];
+    let mut held = 0;
     let mut plaintext_len = 0u64;
-    let mut chunk = vec![0u8; CHUNK_LEN];
     loop {
-        let n = input.read(&mut chunk).await?;
+        let n = read_full(&mut input, &mut window[held..]).await?;
         if n == 0 {
             break;
         }
-        window.extend_from_slice(&chunk[..n]);
-        if window.len() > GCM_TAG_LEN {
-            let ready = window.len() - GCM_TAG_LEN;
+        let total = held + n;
+        if total > GCM_TAG_LEN {
+            let ready = total - GCM_TAG_LEN;
+            let first = plaintext_len == 0;
             plaintext_len += ready as u64;
             if plaintext_len > max_plaintext_bytes {
                 return Err(EncryptionError::AttachmentTooLarge {
@@ -157,44 +226,37 @@ where
                     max: max_plaintext_bytes,
                 });
             }
+            let mut plain = BytesMut::zeroed(ready + 16);
             let m = crypter.update(&window[..ready], &mut plain)?;
-            digest.update(&plain[..m]);
-            out.write_all(&plain[..m]).await?;
-            window.drain(..ready);
+            plain.truncate(m);
+            let plain = plain.freeze();
+            out.write_all(&plain).await?;
+            hasher.update(plain, first).await;
+            window.copy_within(ready..total, 0);
+            held = GCM_TAG_LEN;
+        } else {
+            held = total;
         }
     }
-    if window.len() < GCM_TAG_LEN {
+    if held < GCM_TAG_LEN {
         return Err(truncated());
     }
-    crypter.set_tag(&window)?;
-    let m = crypter.finalize(&mut plain).map_err(|_| EncryptionError::TagMismatch {
+    crypter.set_tag(&window[..GCM_TAG_LEN])?;
+    let mut last = [0u8; 16];
+    let m = crypter.finalize(&mut last).map_err(|_| EncryptionError::TagMismatch {
         content_id: content_id.to_string(),
     })?;
-    digest.update(&plain[..m]);
-    out.write_all(&plain[..m]).await?;
+    if m > 0 {
+        out.write_all(&last[..m]).await?;
+        hasher.update(Bytes::copy_from_slice(&last[..m]), false).await;
+    }
     out.flush().await?;
     drop(out);
     Ok(DecryptedAttachment {
         file,
         plaintext_len,
-        plaintext_sha256: digest.finish(),
+        plaintext_sha256: hasher.finish().await?,
     })
-}
-
-async fn read_exactly_or<R: AsyncRead + Unpin>(
-    input: &mut R,
-    buf: &mut [u8],
-    short: impl Fn() -> EncryptionError,
-) -> Result<(), EncryptionError> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        let n = input.read(&mut buf[filled..]).await?;
-        if n == 0 {
-            return Err(short());
-        }
-        filled += n;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
