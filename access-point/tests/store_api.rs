@@ -491,6 +491,24 @@ async fn listing_pages_newest_first_without_gaps_or_repeats() {
     let expected: Vec<_> = (0..25).rev().map(|i| format!("list-{i:02}@test")).collect();
     assert_eq!(seen, expected);
 
+    let mut seen_oldest_first = Vec::new();
+    let mut query = ListQuery {
+        state: Some(State::Submitted),
+        limit: 7,
+        oldest_first: true,
+        ..ListQuery::default()
+    };
+    loop {
+        let page = store.list(query.clone()).await.unwrap();
+        seen_oldest_first.extend(page.records.iter().map(|r| r.meta.message_id.clone()));
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => break,
+        }
+    }
+    let expected_oldest_first: Vec<_> = expected.iter().rev().cloned().collect();
+    assert_eq!(seen_oldest_first, expected_oldest_first);
+
     let received = store
         .list(ListQuery {
             state: Some(State::Received),

@@ -826,19 +826,33 @@ impl Inner {
                 (&self.trees.by_created, since.0.to_be_bytes().to_vec(), end)
             }
         };
+        let mut lower = Bound::Included(lower);
         if let Some(after) = q.after {
             let cursor_key = match q.state {
                 Some(state) => keys::state_at_key(state, after.at, after.key).to_vec(),
                 None => keys::at_key(after.at, after.key).to_vec(),
             };
-            upper = match upper {
-                Bound::Excluded(end) if end <= cursor_key => Bound::Excluded(end),
-                _ => Bound::Excluded(cursor_key),
-            };
+            if q.oldest_first {
+                lower = match lower {
+                    Bound::Included(start) if start > cursor_key => Bound::Included(start),
+                    _ => Bound::Excluded(cursor_key),
+                };
+            } else {
+                upper = match upper {
+                    Bound::Excluded(end) if end <= cursor_key => Bound::Excluded(end),
+                    _ => Bound::Excluded(cursor_key),
+                };
+            }
         }
         let mut records = Vec::new();
         let mut next = None;
-        for item in tree.range((Bound::Included(lower), upper)).rev() {
+        let range = tree.range((lower, upper));
+        let entries: Box<dyn Iterator<Item = ::sled::Result<(IVec, IVec)>>> = if q.oldest_first {
+            Box::new(range)
+        } else {
+            Box::new(range.rev())
+        };
+        for item in entries {
             let (k, _) = item?;
             let key = match keys::cursor_of(&k, q.state.is_some()) {
                 Some(c) => c.key,

@@ -308,8 +308,9 @@ pub struct Cursor {
     pub(crate) key: MessageKey,
 }
 
-/// Filter for [`Store::list`](super::Store::list). Results are newest first; with `state` set they are ordered by
-/// the time the message entered that state, otherwise by creation time, and `since`/`until` apply to that time.
+/// Filter for [`Store::list`](super::Store::list). Results are newest first (or oldest first, e.g. for an inbox);
+/// with `state` set they are ordered by the time the message entered that state, otherwise by creation time, and
+/// `since`/`until` apply to that time.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
     pub direction: Option<Direction>,
@@ -321,6 +322,8 @@ pub struct ListQuery {
     /// At most this many records (capped at [`MAX_PAGE_SIZE`]; 0 means the cap).
     pub limit: usize,
     pub after: Option<Cursor>,
+    /// Oldest first instead of newest first.
+    pub oldest_first: bool,
 }
 
 /// Upper bound on one page of [`Store::list`](super::Store::list).
