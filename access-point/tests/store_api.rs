@@ -170,6 +170,12 @@ async fn outbound_lifecycle_with_retry_and_receipt_evidence() {
         0
     );
     assert_eq!(counts.to_json()["outbound"]["delivered"], 1);
+    let status = StatusReport::read(&store, 10).await.unwrap().to_json();
+    assert_eq!(status["outbound"]["total"], 1);
+    assert_eq!(status["inbound"]["total"], 0);
+    assert_eq!(status["last_errors"][0]["message_id"], "m1@test");
+    assert_eq!(status["last_errors"][0]["state"], "waiting_retry");
+    assert!(status["last_errors"][0]["at"].as_str().unwrap().ends_with('Z'));
     let errors = store.last_errors(5).await.unwrap();
     assert_eq!(errors.len(), 1);
     assert_eq!(

@@ -25,6 +25,7 @@ mod payload_files;
 mod settings;
 mod sled;
 mod state;
+mod status;
 mod types;
 
 use std::future::Future;
@@ -35,6 +36,7 @@ pub use self::payload_files::{PayloadFiles, SweepReport, PAYLOADS_DIR};
 pub use self::settings::{GroupCommitSettings, RetentionSettings, StoreSettings};
 pub use self::sled::{SledStore, DB_DIR};
 pub use self::state::{Direction, IllegalTransition, State};
+pub use self::status::StatusReport;
 pub use self::types::{
     Claimed, Cursor, DuplicateHit, ErrorEntry, Evidence, EvidenceKind, InboundInsert, ListQuery, MessageKey,
     MessageMeta, MessageRecord, NewEvidence, NewInbound, NewOutbound, Page, Party, PayloadPart, PurgeReport,

@@ -85,6 +85,13 @@ impl PayloadFiles {
             }
         };
         let target = dir.join(&final_name);
+        if tokio::fs::try_exists(&target).await.unwrap_or(true) {
+            // A stored part is never replaced: a record may already refer to it.
+            let _ = tokio::fs::remove_file(&temp).await;
+            return Err(StoreError::InvalidRecord(format!(
+                "part {index} of message {key} is already written"
+            )));
+        }
         if let Err(e) = tokio::fs::rename(&temp, &target).await {
             let _ = tokio::fs::remove_file(&temp).await;
             return Err(StoreError::io(
@@ -308,6 +315,26 @@ mod tests {
             names,
             vec![std::ffi::OsString::from("0.bin")],
             "no temporary file may remain"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_written_part_is_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = PayloadFiles::open(dir.path()).unwrap();
+        let mut first: &[u8] = b"first";
+        let part = files
+            .write_part(MessageKey(3), 0, "c", "x/y", &mut first, 100)
+            .await
+            .unwrap();
+        let mut second: &[u8] = b"second";
+        let again = files.write_part(MessageKey(3), 0, "c", "x/y", &mut second, 100).await;
+        assert!(matches!(again, Err(StoreError::InvalidRecord(_))), "{again:?}");
+        assert!(files.verify_part(MessageKey(3), &part).await.unwrap());
+        assert_eq!(
+            std::fs::read_dir(files.message_dir(MessageKey(3))).unwrap().count(),
+            1,
+            "temp file left behind"
         );
     }
 
