@@ -167,6 +167,17 @@ async fn child_main(dir: PathBuf, round: u32) {
                 }
                 for c in claimed {
                     let id = c.record.meta.message_id.clone();
+                    if c.record.attempts == 1 && c.record.key.0 % 2 == 1 {
+                        // Every other message fails its first attempt and is retried shortly after.
+                        let t = Transition::new(c.record.key, State::Sending, State::WaitingRetry, "sender-task")
+                            .reason("simulated HTTP 503")
+                            .error("simulated HTTP 503")
+                            .retry_at(Timestamp::now().plus(Duration::from_millis(5)))
+                            .for_attempt(1);
+                        store.transition(t).await.unwrap().durable().await.unwrap();
+                        ack(&out, format!("RETRY {id} {}", c.record.key));
+                        continue;
+                    }
                     let t = Transition::new(c.record.key, State::Sending, State::Delivered, "sender-task")
                         .evidence(EvidenceKind::Receipt, format!("{RECEIPT_PREFIX}{id}").into_bytes())
                         .for_attempt(c.record.attempts);
@@ -228,6 +239,7 @@ enum Acked {
     Inbound,
     Outbound,
     Delivered,
+    Retry,
 }
 
 /// Runs the child until a random moment after it is ready, kills it, and returns the acknowledged lines.
@@ -272,6 +284,7 @@ fn run_and_kill(dir: &Path, round: u32, rng: &mut XorShift) -> Vec<(Acked, Strin
                 "IN" => Acked::Inbound,
                 "OUT" => Acked::Outbound,
                 "DELIVERED" => Acked::Delivered,
+                "RETRY" => Acked::Retry,
                 _ => return None,
             };
             let id = parts.next()?.to_string();
@@ -423,6 +436,18 @@ fn acknowledged_writes_survive_sigkill() {
                             rec.state
                         );
                         assert_eq!(store.history(*key).await.unwrap()[0].to, State::Submitted);
+                    }
+                    Acked::Retry => {
+                        assert!(
+                            matches!(rec.state, State::WaitingRetry | State::Delivered),
+                            "{id} is {} after an acknowledged retry",
+                            rec.state
+                        );
+                        assert_eq!(rec.last_error.as_deref(), Some("simulated HTTP 503"));
+                        let history = store.history(*key).await.unwrap();
+                        assert!(history.iter().any(|h| h.from == Some(State::Sending)
+                            && h.to == State::WaitingRetry
+                            && h.actor == "sender-task"));
                     }
                     Acked::Delivered => {
                         assert_eq!(rec.state, State::Delivered, "{id} was acknowledged as delivered");
