@@ -1,12 +1,13 @@
 //! Parses arbitrary bytes with the hardened DOM and canonicalises every element (and the whole document) in
 //! exclusive (with and without a PrefixList) and inclusive mode. The canonical form must parse again and
-//! canonicalise to itself (a fixed point). Every `ds:Signature` element is also parsed, which must not panic.
+//! canonicalise to itself (a fixed point). Every `ds:Signature` element is also parsed and verified as an enveloped
+//! signature, which must fail (or succeed) without panicking.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use xmldsig::algorithms::DSIG_NS;
 use xmldsig::dom::{Document, NodeId, ParseLimits};
-use xmldsig::{canonicalize_to_vec, C14nMode, NodeSet, Signature};
+use xmldsig::{canonicalize_to_vec, verify_enveloped, C14nMode, NodeSet, Policy, Signature};
 
 fn limits() -> ParseLimits {
     ParseLimits { max_bytes: 64 * 1024, max_depth: 32, max_nodes: 2_000, max_attributes: 32 }
@@ -43,6 +44,8 @@ fuzz_target!(|data: &[u8]| {
     for &e in &elements {
         if doc.is(e, DSIG_NS, "Signature") {
             let _ = Signature::parse(&doc, e);
+            // The whole verification path (policy, Ids, transforms, digests, KeyInfo) must fail cleanly.
+            let _ = verify_enveloped(&doc, e, &Policy::default());
         }
     }
 });
