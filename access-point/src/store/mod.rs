@@ -12,6 +12,16 @@
 //! files are written by [`PayloadFiles`] to a temporary name, fsynced, renamed and their folder fsynced before the
 //! record that refers to them is written.
 //!
+//! # Use from the pipelines
+//! - Receive: `allocate_key` → stream each part with `payload_files().write_part(key, i, ..)` → (optionally
+//!   `find_duplicate` early to skip work) → build the signed receipt → `insert_inbound(..)` → `durable().await` →
+//!   answer with the receipt, or for `Duplicate` with the stored receipt (and `payload_files().remove_message(key)`).
+//! - Submit: `allocate_key` → write parts → `insert_outbound(..)` → `durable().await` → accept the submission.
+//! - Send: loop { `claim_due(now, n, "sender-task")` (sleep until `next_due` when empty) → send →
+//!   `transition(Transition::new(key, Sending, Delivered | WaitingRetry | Failed, ..).for_attempt(attempts))` with the
+//!   receipt or error signal as evidence → `durable().await` → tell the producer }.
+//! - Start: `SledStore::open(settings)` → `recover()` → start the pipelines; call `purge(now)` periodically.
+//!
 //! # Backends
 //! [`Store`] is object safe (`Arc<dyn Store>`): the backend is chosen by configuration at run time (sled embedded
 //! today, a server database for clusters later) and the pipelines do not become generic over it. The price is one
