@@ -369,7 +369,7 @@ impl<'d> Importer<'d> {
         let action = reference("action", t.actions, "action")?;
         let mpc = reference("defaultMpc", t.mpcs, "mpc")?;
         let mpc_uri = self.opt_attr(mpc, "qualifiedName").unwrap_or(DEFAULT_MPC).to_string();
-        let security = self.security(leg_name, reference("security", t.securities, "security")?)?;
+        let security = self.security(reference("security", t.securities, "security")?)?;
         let reliability = reference("reliability", t.reliabilities, "reliability")?;
         let reply_pattern = match self.attr(reliability, "replyPattern")? {
             "response" => ReplyPattern::Response,
@@ -499,7 +499,7 @@ impl<'d> Importer<'d> {
 
     /// Domibus names a WS-Policy file and a signature method (or a security profile); the policy file's name says
     /// what is signed and encrypted and how the certificate is referenced.
-    fn security(&self, leg_name: &str, security: NodeId) -> Result<Security, DomibusError> {
+    fn security(&self, security: NodeId) -> Result<Security, DomibusError> {
         let name = self.attr(security, "name")?;
         let policy = self.attr(security, "policy")?;
         let policy_base = policy.rsplit(['/', '\\']).next().unwrap_or(policy);
@@ -528,7 +528,6 @@ impl<'d> Importer<'d> {
                 ))
             }
         };
-        let _ = leg_name;
         let signature = sign.then(|| SignaturePolicy {
             algorithm: if ecc {
                 SignatureAlgorithm::EddsaEd25519

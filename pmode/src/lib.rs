@@ -21,4 +21,4 @@ pub mod validate;
 pub use error::{Issue, PModeError, PModeErrors, Problem};
 pub use load::{load_file, load_str, to_toml, LoadedPMode, MAX_PMODES_PER_FILE, MAX_PMODE_FILE_BYTES};
 pub use model::*;
-pub use set::{IncomingKeys, MatchError, OutgoingKeys, PModeSet, PartyKey};
+pub use set::{IncomingKeys, Leg, MatchError, OutgoingKeys, PModeSet, PartyKey};

@@ -211,23 +211,67 @@ impl PModeSet {
 
     /// The one P-Mode for a received user message.
     pub fn match_incoming(&self, keys: &IncomingKeys) -> Result<&PMode, MatchError> {
+        self.match_incoming_leg(keys).map(|(pmode, _)| pmode)
+    }
+
+    /// The one P-Mode for a received user message, and which leg of it the message is: the request, or the reply
+    /// of a two-way MEP (sent by the P-Mode's responder to its initiator, with the reply's service and action).
+    pub fn match_incoming_leg(&self, keys: &IncomingKeys) -> Result<(&PMode, Leg), MatchError> {
         let mpc = keys.mpc.as_deref().unwrap_or(DEFAULT_MPC);
-        let candidates = self.iter().filter(|p| {
-            p.initiator.accepts_party(&keys.from.party)
-                && p.initiator.role == keys.from.role
-                && p.responder.accepts_party(&keys.to.party)
-                && p.responder.role == keys.to.role
-                && p.business_info.service == keys.service
-                && p.business_info.action == keys.action
+        let fits = |p: &PMode, leg: Leg| {
+            let (sender, receiver, service, action) = match (leg, &p.reply) {
+                (Leg::Request, _) => (
+                    &p.initiator,
+                    &p.responder,
+                    &p.business_info.service,
+                    &p.business_info.action,
+                ),
+                (Leg::Reply, Some(reply)) => (
+                    &p.responder,
+                    &p.initiator,
+                    p.reply_service().unwrap_or(&p.business_info.service),
+                    &reply.action,
+                ),
+                (Leg::Reply, None) => return false,
+            };
+            sender.accepts_party(&keys.from.party)
+                && sender.role == keys.from.role
+                && receiver.accepts_party(&keys.to.party)
+                && receiver.role == keys.to.role
+                && *service == keys.service
+                && *action == keys.action
                 && p.agreement == keys.agreement
                 && p.business_info.mpc == mpc
-        });
-        pick(
-            candidates,
-            |p| u8::from(p.initiator.is_specific()) + u8::from(p.responder.is_specific()),
-            || describe_incoming(keys),
-        )
+        };
+        let candidates: Vec<(&PMode, Leg)> = self
+            .iter()
+            .flat_map(|p| [(p, Leg::Request), (p, Leg::Reply)])
+            .filter(|(p, leg)| fits(p, *leg))
+            .collect();
+        let specificity = |p: &PMode| u8::from(p.initiator.is_specific()) + u8::from(p.responder.is_specific());
+        let Some(best) = candidates.iter().map(|(p, _)| specificity(p)).max() else {
+            return Err(MatchError::NoMatch {
+                keys: describe_incoming(keys),
+            });
+        };
+        let top: Vec<(&PMode, Leg)> = candidates.into_iter().filter(|(p, _)| specificity(p) == best).collect();
+        match top.as_slice() {
+            [one] => Ok(*one),
+            _ => Err(MatchError::Ambiguous {
+                keys: describe_incoming(keys),
+                candidates: top.iter().map(|(p, _)| p.id.clone()).collect(),
+            }),
+        }
     }
+}
+
+/// Which leg of a P-Mode a message travels on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leg {
+    /// The first leg: initiator to responder (the only leg of a one-way MEP).
+    Request,
+    /// The second leg of a two-way MEP: responder to initiator.
+    Reply,
 }
 
 /// The single most specific candidate, or a typed error.
@@ -501,5 +545,68 @@ mod tests {
         p.security.signature.as_mut().unwrap().algorithm = crate::algorithms::SignatureAlgorithm::RsaSha1;
         let err = PModeSet::from_pmodes(vec![p], "<code>").unwrap_err();
         assert_eq!(err.0[0].field.as_deref(), Some("security.signature.algorithm"));
+    }
+}
+
+#[cfg(test)]
+mod reply_leg_tests {
+    use super::*;
+    use crate::model::{Mep, MepBinding, Profile, ReplyLeg, DEFAULT_INITIATOR_ROLE, DEFAULT_RESPONDER_ROLE};
+
+    #[test]
+    fn the_reply_of_a_two_way_pmode_matches_as_its_second_leg() {
+        let mut p = crate::builtin::ebms_test_service(Profile::As4);
+        p.id = "two-way".into();
+        p.mep = Mep::TwoWay;
+        p.mep_binding = MepBinding::PushAndPush;
+        p.reply = Some(ReplyLeg {
+            service: None,
+            action: "urn:example:reply".into(),
+        });
+        let set = PModeSet::from_pmodes(vec![p.clone()], "t").unwrap();
+        let a = PartyId::new("urn:example:a", None);
+        let b = PartyId::new("urn:example:b", None);
+        let keys = |from: &PartyId, from_role: &str, to: &PartyId, to_role: &str, action: &str| IncomingKeys {
+            from: PartyKey {
+                party: from.clone(),
+                role: from_role.into(),
+            },
+            to: PartyKey {
+                party: to.clone(),
+                role: to_role.into(),
+            },
+            service: p.business_info.service.clone(),
+            action: action.into(),
+            agreement: None,
+            mpc: None,
+        };
+        let request = keys(
+            &a,
+            DEFAULT_INITIATOR_ROLE,
+            &b,
+            DEFAULT_RESPONDER_ROLE,
+            &p.business_info.action,
+        );
+        assert_eq!(set.match_incoming_leg(&request).unwrap().1, Leg::Request);
+        let reply = keys(
+            &b,
+            DEFAULT_RESPONDER_ROLE,
+            &a,
+            DEFAULT_INITIATOR_ROLE,
+            "urn:example:reply",
+        );
+        assert_eq!(set.match_incoming_leg(&reply).unwrap().1, Leg::Reply);
+        // The reply action in the request direction (roles not swapped) is no match.
+        let wrong = keys(
+            &a,
+            DEFAULT_INITIATOR_ROLE,
+            &b,
+            DEFAULT_RESPONDER_ROLE,
+            "urn:example:reply",
+        );
+        assert!(matches!(
+            set.match_incoming_leg(&wrong),
+            Err(MatchError::NoMatch { .. })
+        ));
     }
 }
