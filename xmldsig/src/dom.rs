@@ -114,12 +114,24 @@ pub struct Element {
 /// One node of the tree. The node at index 0 is the document itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Node {
-    Document { children: Vec<NodeId> },
+    Document {
+        children: Vec<NodeId>,
+    },
     Element(Element),
     /// Character data, with line endings normalised and references resolved (CDATA sections become text).
-    Text { text: String, parent: NodeId },
-    Comment { text: String, parent: NodeId },
-    ProcessingInstruction { target: String, data: String, parent: NodeId },
+    Text {
+        text: String,
+        parent: NodeId,
+    },
+    Comment {
+        text: String,
+        parent: NodeId,
+    },
+    ProcessingInstruction {
+        target: String,
+        data: String,
+        parent: NodeId,
+    },
 }
 
 /// A parsed XML document.
@@ -135,7 +147,10 @@ impl Document {
     /// Parses `xml` under `limits`.
     pub fn parse(xml: &[u8], limits: &ParseLimits) -> Result<Document, DomError> {
         if xml.len() > limits.max_bytes {
-            return Err(DomError::LimitExceeded { limit: "max_bytes", max: limits.max_bytes });
+            return Err(DomError::LimitExceeded {
+                limit: "max_bytes",
+                max: limits.max_bytes,
+            });
         }
         Parser::new(xml, limits).run()
     }
@@ -338,7 +353,10 @@ impl<'a> Parser<'a> {
     }
 
     fn malformed(&self, reason: impl Into<String>) -> DomError {
-        DomError::Malformed { position: self.reader.buffer_position(), reason: reason.into() }
+        DomError::Malformed {
+            position: self.reader.buffer_position(),
+            reason: reason.into(),
+        }
     }
 
     fn run(mut self) -> Result<Document, DomError> {
@@ -362,7 +380,10 @@ impl<'a> Parser<'a> {
                     let id = self.open_element(&start)?;
                     self.stack.push(id);
                     if self.stack.len() > self.limits.max_depth + 1 {
-                        return Err(DomError::LimitExceeded { limit: "max_depth", max: self.limits.max_depth });
+                        return Err(DomError::LimitExceeded {
+                            limit: "max_depth",
+                            max: self.limits.max_depth,
+                        });
                     }
                 }
                 Event::Empty(start) => {
@@ -378,13 +399,13 @@ impl<'a> Parser<'a> {
                     let raw = std::str::from_utf8(text.as_ref()).map_err(|_| self.malformed("invalid UTF-8"))?;
                     let normalised = normalise_line_endings(raw);
                     let unescaped = unescape(&normalised).map_err(|e| self.malformed(e))?;
-                    self.push_text(&unescaped)?;
+                    self.push_text(unescaped)?;
                 }
                 Event::CData(cdata) => {
                     let raw = std::str::from_utf8(cdata.as_ref()).map_err(|_| self.malformed("invalid UTF-8"))?;
                     check_chars(raw).map_err(|e| self.malformed(e))?;
                     let normalised = normalise_line_endings(raw).into_owned();
-                    self.push_text(&normalised)?;
+                    self.push_text(normalised)?;
                 }
                 Event::Comment(comment) => {
                     let raw = std::str::from_utf8(comment.as_ref()).map_err(|_| self.malformed("invalid UTF-8"))?;
@@ -414,12 +435,18 @@ impl<'a> Parser<'a> {
             return Err(self.malformed("unexpected end of document"));
         }
         let root = self.root.ok_or(DomError::NoRoot)?;
-        Ok(Document { nodes: self.nodes, root })
+        Ok(Document {
+            nodes: self.nodes,
+            root,
+        })
     }
 
     fn add_node(&mut self, node: Node) -> Result<NodeId, DomError> {
         if self.nodes.len() >= self.limits.max_nodes {
-            return Err(DomError::LimitExceeded { limit: "max_nodes", max: self.limits.max_nodes });
+            return Err(DomError::LimitExceeded {
+                limit: "max_nodes",
+                max: self.limits.max_nodes,
+            });
         }
         let id = NodeId(self.nodes.len() as u32);
         let parent = match &node {
@@ -438,7 +465,7 @@ impl<'a> Parser<'a> {
         Ok(id)
     }
 
-    fn push_text(&mut self, text: &str) -> Result<(), DomError> {
+    fn push_text(&mut self, text: String) -> Result<(), DomError> {
         if text.is_empty() {
             return Ok(());
         }
@@ -452,11 +479,11 @@ impl<'a> Parser<'a> {
         // Adjacent text (text, CDATA, text) is one text node, as in the XPath data model.
         if let Some(&last) = self.children_of(parent).last() {
             if let Node::Text { text: existing, .. } = &mut self.nodes[last.index()] {
-                existing.push_str(text);
+                existing.push_str(&text);
                 return Ok(());
             }
         }
-        self.add_node(Node::Text { text: text.to_string(), parent })?;
+        self.add_node(Node::Text { text, parent })?;
         Ok(())
     }
 
@@ -502,7 +529,10 @@ impl<'a> Parser<'a> {
         let mut raw_attributes: Vec<(Name, String)> = Vec::new();
         for (count, attr) in start.attributes().with_checks(true).enumerate() {
             if count >= self.limits.max_attributes {
-                return Err(DomError::LimitExceeded { limit: "max_attributes", max: self.limits.max_attributes });
+                return Err(DomError::LimitExceeded {
+                    limit: "max_attributes",
+                    max: self.limits.max_attributes,
+                });
             }
             let attr = attr.map_err(|e| self.malformed(e.to_string()))?;
             let key = std::str::from_utf8(attr.key.as_ref())
@@ -511,7 +541,10 @@ impl<'a> Parser<'a> {
             let raw = std::str::from_utf8(&attr.value).map_err(|_| self.malformed("invalid UTF-8 in attribute"))?;
             let value = normalise_attribute(raw).map_err(|e| self.malformed(e))?;
             if key == "xmlns" {
-                declarations.push(NamespaceDeclaration { prefix: None, uri: value });
+                declarations.push(NamespaceDeclaration {
+                    prefix: None,
+                    uri: value,
+                });
             } else if let Some(prefix) = key.strip_prefix("xmlns:") {
                 if value.is_empty() {
                     return Err(self.malformed(format!("prefix {prefix:?} cannot be undeclared")));
@@ -519,10 +552,16 @@ impl<'a> Parser<'a> {
                 if prefix == "xmlns" || (prefix == "xml" && value != XML_NS) {
                     return Err(self.malformed(format!("reserved prefix {prefix:?} cannot be declared")));
                 }
-                if declarations.iter().any(|d: &NamespaceDeclaration| d.prefix.as_deref() == Some(prefix)) {
+                if declarations
+                    .iter()
+                    .any(|d: &NamespaceDeclaration| d.prefix.as_deref() == Some(prefix))
+                {
                     return Err(DomError::DuplicateAttribute(key));
                 }
-                declarations.push(NamespaceDeclaration { prefix: Some(prefix.to_string()), uri: value });
+                declarations.push(NamespaceDeclaration {
+                    prefix: Some(prefix.to_string()),
+                    uri: value,
+                });
             } else {
                 raw_attributes.push((split_name(&key).map_err(|e| self.malformed(e))?, value));
             }
@@ -542,10 +581,17 @@ impl<'a> Parser<'a> {
                     _ => return Err(DomError::UnboundPrefix(p.clone())),
                 },
             };
-            if attributes.iter().any(|a| a.name.local == attr_name.local && a.namespace == attr_ns) {
+            if attributes
+                .iter()
+                .any(|a| a.name.local == attr_name.local && a.namespace == attr_ns)
+            {
                 return Err(DomError::DuplicateAttribute(attr_name.qualified()));
             }
-            attributes.push(Attribute { name: attr_name, namespace: attr_ns, value });
+            attributes.push(Attribute {
+                name: attr_name,
+                namespace: attr_ns,
+                value,
+            });
         }
         let id = self.add_node(Node::Element(Element {
             name,
@@ -565,17 +611,28 @@ impl<'a> Parser<'a> {
 fn split_name(qname: &str) -> Result<Name, String> {
     // Not the full XML Name production, but enough that no name can carry markup, whitespace or control
     // characters into a canonical form.
-    let bad = |c: char| !is_xml_char(c) || c.is_whitespace() || "<>&\"'=/?!;,()[]{}`\\".contains(c);
+    let bad = |c: char| {
+        matches!(
+            c,
+            '<' | '>' | '&' | '"' | '\'' | '=' | '/' | '?' | '!' | ';' | ',' | '(' | ')' | '[' | ']' | '{' | '}'
+        ) || matches!(c, '`' | '\\')
+            || c.is_whitespace()
+            || !is_xml_char(c)
+    };
     if qname.chars().any(bad) || qname.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '.') {
         return Err(format!("invalid name {qname:?}"));
     }
     let mut parts = qname.splitn(3, ':');
     let first = parts.next().unwrap_or_default();
     match (parts.next(), parts.next()) {
-        (None, _) if !first.is_empty() => Ok(Name { prefix: None, local: first.to_string() }),
-        (Some(local), None) if !first.is_empty() && !local.is_empty() => {
-            Ok(Name { prefix: Some(first.to_string()), local: local.to_string() })
-        }
+        (None, _) if !first.is_empty() => Ok(Name {
+            prefix: None,
+            local: first.to_string(),
+        }),
+        (Some(local), None) if !first.is_empty() && !local.is_empty() => Ok(Name {
+            prefix: Some(first.to_string()),
+            local: local.to_string(),
+        }),
         _ => Err(format!("invalid qualified name {qname:?}")),
     }
 }
@@ -594,8 +651,14 @@ fn normalise_attribute(raw: &str) -> Result<String, String> {
     if raw.contains('<') {
         return Err("'<' in an attribute value".to_string());
     }
+    if !raw.contains(['\t', '\n', '\r']) {
+        return unescape(raw);
+    }
     let eol = normalise_line_endings(raw);
-    let spaced: String = eol.chars().map(|c| if matches!(c, '\t' | '\n') { ' ' } else { c }).collect();
+    let spaced: String = eol
+        .chars()
+        .map(|c| if matches!(c, '\t' | '\n') { ' ' } else { c })
+        .collect();
     unescape(&spaced)
 }
 
@@ -677,7 +740,10 @@ mod tests {
     fn refuses_dtd_and_unknown_entities() {
         let bomb = r#"<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>"#;
         assert_eq!(Document::parse_str(bomb), Err(DomError::DtdRefused));
-        assert!(matches!(Document::parse_str("<a>&x;</a>"), Err(DomError::Malformed { .. })));
+        assert!(matches!(
+            Document::parse_str("<a>&x;</a>"),
+            Err(DomError::Malformed { .. })
+        ));
     }
 
     #[test]
