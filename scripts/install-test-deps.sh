@@ -6,6 +6,7 @@ set -euo pipefail
 APT_PACKAGES=(
   "xmlsec1=1.2.37-2"
   "libxml-security-java=2.1.7-3+deb12u1"
+  "strace=6.1-0.1"  # store_syscalls: checks the fsyncs before each acknowledgement
 )
 PIP_PACKAGES=(
   "lxml==6.1.3"
