@@ -17,9 +17,9 @@ pub const MAX_DUPLICATE_WINDOW_SECONDS: u64 = 366 * 86_400;
 /// Longest accepted identifier, service, action, role or party id, in bytes.
 pub const MAX_VALUE_BYTES: usize = 1_024;
 
-/// The party id type of SDK access points (transport profile 2.3.1 [k], [n]).
+/// The party id type of SDK access points (transport profile 2.3.1, items k and n).
 pub const SDK_PARTY_ID_TYPE: &str = "urn:fdc:digg.se:edelivery:transportprofile:as4:partytype:ap";
-/// The service type of SDK processes (transport profile 2.3.1 [b]).
+/// The service type of SDK processes (transport profile 2.3.1, item b).
 pub const SDK_SERVICE_TYPE: &str = "urn:fdc:digg.se:edelivery:process";
 
 struct Checker {
