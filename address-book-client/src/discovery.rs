@@ -52,7 +52,8 @@ pub struct LookupChain {
 }
 
 #[derive(Clone)]
-struct SmpAnswer(Arc<VerifiedMetadata>, String);
+/// A verified answer, and the SML staleness (age, reason) of the SMP URL it was fetched through, if any.
+struct SmpAnswer(Arc<VerifiedMetadata>, Option<(Duration, String)>);
 
 /// Resolves recipients. Cheap to clone; share one per process.
 #[derive(Clone)]
@@ -101,19 +102,17 @@ impl Discovery {
                     Duration::try_from(left).unwrap_or(Duration::ZERO)
                 });
                 let note = match sml_freshness {
-                    Freshness::Fresh => String::new(),
-                    Freshness::Stale { reason, .. } => reason,
+                    Freshness::Fresh => None,
+                    Freshness::Stale { age, reason } => Some((age, reason)),
                 };
                 Ok((SmpAnswer(Arc::new(metadata), note), cap))
             })
             .await?;
         let SmpAnswer(metadata, sml_note) = answer;
-        let freshness = match freshness {
-            Freshness::Fresh if !sml_note.is_empty() => Freshness::Stale {
-                age: Duration::ZERO,
-                reason: sml_note,
-            },
-            f => f,
+        // An answer fetched through a stale SMP URL is itself only as current as that URL.
+        let freshness = match (freshness, sml_note) {
+            (Freshness::Fresh, Some((age, reason))) => Freshness::Stale { age, reason },
+            (f, _) => f,
         };
         let endpoint = &metadata.selected.endpoint;
         Ok(Resolved {

@@ -280,4 +280,95 @@ mod tests {
             HttpError::Timeout(s.timeout)
         );
     }
+
+    /// A CA and a server certificate for 127.0.0.1 (EC P-256), as (CA PEM, server cert DER, server key PKCS#8 DER).
+    fn tls_material() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        use openssl::asn1::Asn1Time;
+        use openssl::ec::{EcGroup, EcKey};
+        use openssl::hash::MessageDigest;
+        use openssl::nid::Nid;
+        use openssl::pkey::PKey;
+        use openssl::x509::extension::{BasicConstraints, SubjectAlternativeName};
+        use openssl::x509::{X509Name, X509};
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+        let make = |cn: &str, issuer: Option<(&X509, &PKey<openssl::pkey::Private>)>| {
+            let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+            let mut name = X509Name::builder().unwrap();
+            name.append_entry_by_text("CN", cn).unwrap();
+            let name = name.build();
+            let mut b = X509::builder().unwrap();
+            b.set_version(2).unwrap();
+            b.set_subject_name(&name).unwrap();
+            b.set_issuer_name(issuer.map(|(c, _)| c.subject_name()).unwrap_or(&name))
+                .unwrap();
+            b.set_pubkey(&key).unwrap();
+            b.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
+            b.set_not_after(&Asn1Time::days_from_now(2).unwrap()).unwrap();
+            if issuer.is_none() {
+                b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
+                    .unwrap();
+            } else {
+                let san = SubjectAlternativeName::new()
+                    .ip("127.0.0.1")
+                    .build(&b.x509v3_context(issuer.map(|(c, _)| &**c), None))
+                    .unwrap();
+                b.append_extension(san).unwrap();
+            }
+            b.sign(issuer.map(|(_, k)| k).unwrap_or(&key), MessageDigest::sha256())
+                .unwrap();
+            (b.build(), key)
+        };
+        let (ca, ca_key) = make("test CA", None);
+        let (leaf, leaf_key) = make("127.0.0.1", Some((&ca, &ca_key)));
+        (
+            ca.to_pem().unwrap(),
+            leaf.to_der().unwrap(),
+            leaf_key.private_key_to_pkcs8().unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn https_with_the_configured_anchor_only() {
+        let (ca_pem, cert, key) = tls_material();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![rustls::pki_types::CertificateDer::from(cert)],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.into()),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut tls) = acceptor.accept(s).await {
+                        let mut buf = [0u8; 4096];
+                        let _ = tls.read(&mut buf).await;
+                        let _ = tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
+                        let _ = tls.shutdown().await;
+                    }
+                });
+            }
+        });
+        let good = HttpSettings {
+            tls: Some(HttpSettings::tls_from_pem(&ca_pem).unwrap()),
+            ..HttpSettings::default()
+        };
+        let r = get(&format!("https://{addr}/x"), "*/*", &good).await.unwrap();
+        assert_eq!((r.status, &r.body[..]), (200, &b"ok"[..]));
+        let (other_ca, _, _) = tls_material();
+        let wrong = HttpSettings {
+            tls: Some(HttpSettings::tls_from_pem(&other_ca).unwrap()),
+            ..HttpSettings::default()
+        };
+        assert!(matches!(
+            get(&format!("https://{addr}/x"), "*/*", &wrong).await,
+            Err(HttpError::Tls(_))
+        ));
+    }
 }

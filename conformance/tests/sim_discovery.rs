@@ -268,3 +268,41 @@ async fn thousand_concurrent_lookups_of_100_participants_make_at_most_100_smp_re
     assert!(stats.smp_requests <= 100, "{stats:?}");
     assert!(stats.dns_queries <= 100, "{stats:?}");
 }
+
+#[tokio::test]
+async fn lookup_chain_shows_every_step() {
+    let (sim, _dir) = start(0).await;
+    let d = discovery(&sim, policy(Duration::from_secs(60)));
+    let chain = d.lookup_chain(&p("0203:exempel.se"), Some(&doc())).await.unwrap();
+    assert!(chain.dns_name.ends_with(".iso6523-actorid-upis.sml.sdk.test"));
+    assert_eq!(chain.naptrs.len(), 1);
+    assert_eq!(chain.naptrs[0].service, "Meta:SMP");
+    assert_eq!(chain.smp_url, sim.smp_url());
+    assert_eq!(chain.service_group.references.len(), 1);
+    assert!(chain.service_group.references[0].ends_with("tm-base"));
+    let m = chain.metadata.unwrap();
+    assert_eq!(m.ap_certificate.common_name, "ap1");
+    assert_eq!(
+        m.url, chain.service_group.references[0],
+        "the service group links to the URL the client builds"
+    );
+}
+
+#[tokio::test]
+async fn dns_outage_uses_the_last_smp_url_and_says_so() {
+    let (sim, _dir) = start(0).await;
+    let d = discovery(&sim, policy(Duration::from_millis(100)));
+    d.resolve(&p("0203:exempel.se"), &doc()).await.unwrap();
+    sim.set_faults(Faults {
+        dns_drop: true,
+        ..Faults::default()
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let before = sim.stats().smp_requests;
+    let r = d.resolve(&p("0203:exempel.se"), &doc()).await.unwrap();
+    assert_eq!(sim.stats().smp_requests, before + 1, "the SMP itself was asked again");
+    match r.freshness {
+        Freshness::Stale { reason, .. } => assert!(reason.contains("SML"), "{reason}"),
+        f => panic!("expected stale, got {f:?}"),
+    }
+}
