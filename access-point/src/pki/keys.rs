@@ -159,32 +159,28 @@ pub fn load_private_key(path: &Path) -> Result<PKey<Private>, PkiError> {
 /// Reads the CRLs in a file: one or more PEM `X509 CRL` blocks, or one DER CRL.
 pub fn load_crls(path: &Path) -> Result<Vec<X509Crl>, PkiError> {
     let bytes = read(path)?;
-    let parse_err = |source| PkiError::Parse {
-        path: path.to_path_buf(),
-        what: "CRL",
-        source,
-    };
-    if !looks_like_pem(&bytes) {
-        return Ok(vec![X509Crl::from_der(&bytes).map_err(parse_err)?]);
+    crls_from_bytes(&bytes).map_err(|source| PkiError::Parse { path: path.to_path_buf(), what: "CRL", source })
+}
+
+/// Parses CRLs from memory: one or more PEM `X509 CRL` blocks, or one DER CRL (CRLs fetched from a distribution
+/// point come as DER).
+pub fn crls_from_bytes(bytes: &[u8]) -> Result<Vec<X509Crl>, ErrorStack> {
+    if !looks_like_pem(bytes) {
+        return Ok(vec![X509Crl::from_der(bytes)?]);
     }
     const BEGIN: &[u8] = b"-----BEGIN X509 CRL-----";
     const END: &[u8] = b"-----END X509 CRL-----";
     let mut crls = Vec::new();
-    let mut rest = &bytes[..];
+    let mut rest = bytes;
     while let Some(start) = memchr::memmem::find(rest, BEGIN) {
-        let Some(end) = memchr::memmem::find(&rest[start..], END) else {
-            break;
-        };
-        let block = &rest[start..start + end + END.len()];
-        crls.push(X509Crl::from_pem(block).map_err(parse_err)?);
-        rest = &rest[start + end + END.len()..];
+        let Some(end) = memchr::memmem::find(&rest[start..], END) else { break };
+        let block_end = start + end + END.len();
+        crls.push(X509Crl::from_pem(&rest[start..block_end])?);
+        rest = &rest[block_end..];
     }
     if crls.is_empty() {
-        return Err(PkiError::Parse {
-            path: path.to_path_buf(),
-            what: "CRL",
-            source: ErrorStack::get(),
-        });
+        // No complete CRL block: report OpenSSL's own reason for the whole input.
+        return Err(X509Crl::from_pem(bytes).err().unwrap_or_else(ErrorStack::get));
     }
     Ok(crls)
 }
@@ -326,6 +322,16 @@ impl KeyPair {
     /// Certificate facts of the leaf.
     pub fn info(&self) -> Result<CertificateInfo, ErrorStack> {
         CertificateInfo::of(&self.certificate)
+    }
+
+    /// DER of the leaf followed by the chain (what rustls takes as a certificate chain).
+    pub fn chain_der(&self) -> Result<Vec<Vec<u8>>, ErrorStack> {
+        self.full_chain().iter().map(|c| c.to_der()).collect()
+    }
+
+    /// The private key as PKCS#8 DER (what rustls takes as a private key). Handle with care.
+    pub fn private_key_pkcs8_der(&self) -> Result<Vec<u8>, ErrorStack> {
+        self.key.private_key_to_pkcs8()
     }
 
     /// The leaf followed by the chain, as sent in a TLS handshake.

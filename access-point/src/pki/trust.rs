@@ -193,6 +193,16 @@ impl TrustStore {
         &self.crls
     }
 
+    /// DER of every anchor (for rustls' `RootCertStore`).
+    pub fn anchors_der(&self) -> Result<Vec<Vec<u8>>, ErrorStack> {
+        self.anchors.iter().map(|c| c.to_der()).collect()
+    }
+
+    /// DER of every CRL (for rustls' client-certificate verifier).
+    pub fn crls_der(&self) -> Result<Vec<Vec<u8>>, ErrorStack> {
+        self.crls.iter().map(|c| c.to_der()).collect()
+    }
+
     /// Whether revocation is checked (any CRL configured).
     pub fn checks_revocation(&self) -> bool {
         !self.crls.is_empty()
