@@ -195,7 +195,7 @@ fn decode_evidence(v: &[u8]) -> StoreResult<Evidence> {
 }
 
 fn encode_dedup(key: MessageKey, expires: Timestamp) -> [u8; 16] {
-    keys::at_key(expires, key).map(|b| b)
+    keys::at_key(expires, key)
 }
 
 /// `(key, expires)` of a duplicate-detection entry (stored as `[expires][key]`).
