@@ -265,6 +265,7 @@ async fn thousand_concurrent_lookups_of_100_participants_make_at_most_100_smp_re
     }
     assert_eq!(ok, 1000);
     let stats = sim.stats();
+    eprintln!("1000 concurrent lookups of 100 participants: {stats:?}");
     assert!(stats.smp_requests <= 100, "{stats:?}");
     assert!(stats.dns_queries <= 100, "{stats:?}");
 }

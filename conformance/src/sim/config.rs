@@ -150,3 +150,52 @@ impl FederationConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+sml_zone = "sml.test"
+[[access_points]]
+name = "ap1"
+endpoint_url = "https://ap1.example/as4"
+[[organisations]]
+id = "o1"
+name = "Org"
+participant_id = "0203:org.example"
+access_point = "ap1"
+documents = ["urn:x::doc"]
+"#;
+
+    #[test]
+    fn loads_a_file_and_resolves_paths_against_its_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fed.toml");
+        std::fs::write(&path, MINIMAL).unwrap();
+        let c = FederationConfig::load(&path).unwrap();
+        assert_eq!(c.page_size, 20);
+        assert_eq!(c.access_points[0].transport_profile, "digg-transport-as4-v1_2");
+        assert_eq!(c.path(Path::new("a.pem")), dir.path().join("a.pem"));
+        assert_eq!(c.path(Path::new("/abs.pem")), PathBuf::from("/abs.pem"));
+    }
+
+    #[test]
+    fn refuses_inconsistent_federations() {
+        let here = Path::new(".");
+        for (from, to) in [
+            ("0203:org.example", "0007:1234567890"),
+            ("access_point = \"ap1\"\ndocuments", "access_point = \"ap9\"\ndocuments"),
+            ("\"urn:x::doc\"", "\"\""),
+            ("name = \"Org\"", "name = \"Org\"\nsurprise = 1"),
+            ("name = \"Org\"", "name = \"Org\"\norganisation_number = \"2021006884\""),
+        ] {
+            assert!(
+                FederationConfig::from_toml(&MINIMAL.replace(from, to), here).is_err(),
+                "{to}"
+            );
+        }
+        assert!(FederationConfig::from_toml(&format!("page_size = 0\n{MINIMAL}"), here).is_err());
+        assert!(FederationConfig::load(Path::new("/nonexistent/fed.toml")).is_err());
+    }
+}
