@@ -239,7 +239,15 @@ impl Timestamp {
             .or_else(|| value.strip_suffix("-00:00"))
             .unwrap_or(value);
         let b = body.as_bytes();
-        if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        // ASCII only, so that the byte offsets below are character boundaries.
+        if !body.is_ascii()
+            || b.len() < 19
+            || b[4] != b'-'
+            || b[7] != b'-'
+            || b[10] != b'T'
+            || b[13] != b':'
+            || b[16] != b':'
+        {
             return Err(invalid());
         }
         let num = |range: std::ops::Range<usize>| -> Result<u32, IdError> {
@@ -381,6 +389,8 @@ mod tests {
             "2024-01-01T24:00:00Z",
             "2024-01-01T00:00:00.Z",
             "+024-01-01T00:00:00Z",
+            "2024-01-01T00:00:0\u{e9}Z",
+            "2024-01-01T00:00:00.1\u{e9}",
             "",
         ] {
             assert!(Timestamp::parse(bad).is_err(), "{bad}");
