@@ -302,3 +302,12 @@ fn streams_large_output_through_small_writes() {
     assert_eq!(out.0, xml.into_bytes());
     assert!(out.1 > 1);
 }
+
+#[test]
+fn top_level_pis_do_not_affect_a_subtree() {
+    // libxml2 (through lxml's element-level c14n) renders xmlns="" on Body here; Body is in urn:x like its parent.
+    let xml = r#"<?top?><a:e xmlns="urn:x" xmlns:a="urn:a"><e><Body></Body></e></a:e>"#;
+    let expected = r#"<a:e xmlns="urn:x" xmlns:a="urn:a"><e><Body></Body></e></a:e>"#;
+    assert_eq!(c14n_subtree(xml, "e", &C14nMode::Inclusive), expected);
+    assert_eq!(c14n_subtree(xml, "e", &exc()), expected);
+}

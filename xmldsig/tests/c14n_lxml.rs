@@ -5,7 +5,11 @@
 //! Known lxml deviations kept out of the comparison (our behaviour follows the specs and is covered by the vectors
 //! in `src/c14n_tests.rs`): lxml drops `#default` from a PrefixList, and its subtree c14n does not inherit the
 //! `xml:*` attributes of ancestors in inclusive mode. So PrefixLists here hold real prefixes only, and inclusive
-//! subtrees are compared only in documents without `xml:*` attributes.
+//! subtrees are compared only in documents without `xml:*` attributes. Its element-level c14n also renders a
+//! spurious `xmlns=""` when the document has PIs or comments before the root element (e.g. `<?p?><a:e xmlns="u"
+//! xmlns:a="v"><e><B/></e></a:e>` gives `<B xmlns="">` although B is in namespace u), so for subtrees the oracle
+//! gets the root element alone, which by the spec does not change a subtree's canonical form; we canonicalise the
+//! full document.
 
 mod peers;
 
@@ -14,7 +18,7 @@ use std::process::{Command, Stdio};
 use xmldsig::c14n::{canonicalize_to_vec, C14nMode, NodeSet};
 use xmldsig::dom::{Document, NodeId};
 
-const DOCUMENTS: usize = 600;
+const DOCUMENTS: usize = 2000;
 
 const ORACLE: &str = r#"
 import sys, binascii
@@ -102,6 +106,8 @@ const ATTR_VALUES: &[&str] = &[
 
 struct Generated {
     xml: String,
+    /// Just the root element, without the XML declaration and the top-level PIs and comments.
+    root_only: String,
     ids: Vec<String>,
     has_xml_attributes: bool,
 }
@@ -222,7 +228,9 @@ fn generate(rng: &mut Rng) -> (Generated, Vec<String>) {
     if g.rng.chance(30) {
         g.out.push_str("<?top before?>\n<!-- top -->\n");
     }
+    let root_start = g.out.len();
     g.element(0, &[]);
+    let root_only = g.out[root_start..].to_string();
     if g.rng.chance(30) {
         g.out.push_str("\n<!-- after --><?top after?>");
     }
@@ -230,6 +238,7 @@ fn generate(rng: &mut Rng) -> (Generated, Vec<String>) {
     (
         Generated {
             xml: g.out,
+            root_only,
             ids: g.ids,
             has_xml_attributes: g.has_xml_attributes,
         },
@@ -239,6 +248,8 @@ fn generate(rng: &mut Rng) -> (Generated, Vec<String>) {
 
 struct Case {
     xml: String,
+    /// What the oracle is given: for subtrees, the root element alone (see the module doc).
+    oracle_xml: String,
     exclusive: bool,
     target: Option<String>,
     excluded: Option<String>,
@@ -320,7 +331,9 @@ fn build_cases() -> Vec<Case> {
                 }
             }
         }
+        let oracle_xml = if target.is_some() { g.root_only } else { g.xml.clone() };
         cases.push(Case {
+            oracle_xml,
             xml: g.xml,
             exclusive,
             target,
@@ -357,7 +370,7 @@ fn canonical_form_matches_libxml2_over_generated_documents() {
                 c.target.as_deref().unwrap_or(""),
                 c.excluded.as_deref().unwrap_or(""),
                 c.prefixes.join(","),
-                hex(c.xml.as_bytes())
+                hex(c.oracle_xml.as_bytes())
             )
         })
         .collect();
