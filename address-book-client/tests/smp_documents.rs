@@ -266,6 +266,8 @@ fn structural_variants_and_errors() {
         ("transportProfile=\"digg-transport-as4-v1_0\"", ""),
         ("scheme=\"iso6523-actorid-upis\"", "scheme=\"other\""),
         ("<ServiceInformation>", "<Redirect href=\"x\"/><ServiceInformation>"),
+        ("https://ap.example/as4", "javascript:alert(1)"),
+        ("https://ap.example/as4", ""),
     ] {
         let bad = metadata("0203:example.se", &w.ap.cert, "").replace(from, to);
         assert!(

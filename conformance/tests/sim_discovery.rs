@@ -127,6 +127,19 @@ async fn dns_timeout_is_typed() {
 }
 
 #[tokio::test]
+async fn slow_dns_times_out() {
+    let e = fault_error(
+        Faults {
+            dns_delay_ms: Some(1500),
+            ..Faults::default()
+        },
+        "0203:exempel.se",
+    )
+    .await;
+    assert!(matches!(e, DiscoveryError::DnsTimeout { .. }), "{e}");
+}
+
+#[tokio::test]
 async fn naptr_without_meta_smp_is_typed() {
     let e = fault_error(
         Faults {

@@ -205,8 +205,9 @@ fn parse_endpoint(doc: &Document, e: NodeId) -> Result<Endpoint, XmlProblem> {
             text(doc, address)
         }
     };
-    if address.is_empty() {
-        return Err(problem("empty endpoint address"));
+    let lower = address.to_ascii_lowercase();
+    if !(lower.starts_with("https://") || lower.starts_with("http://")) || address.parse::<http::Uri>().is_err() {
+        return Err(problem(format!("endpoint address {address:?} is not an http(s) URL")));
     }
     let require_business_level_signature = match optional_text(doc, e, "RequireBusinessLevelSignature").as_deref() {
         None | Some("false") | Some("0") => false,
