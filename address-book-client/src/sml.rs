@@ -127,6 +127,13 @@ pub struct SmlClient {
 impl SmlClient {
     /// Builds the resolver from the settings.
     pub fn new(settings: SmlSettings) -> Result<Self, DiscoveryError> {
+        let zone = settings.zone.trim_end_matches('.');
+        if zone.is_empty() || hickory_proto::rr::Name::from_ascii(zone).is_err() {
+            return Err(DiscoveryError::DnsFailure {
+                name: settings.zone.clone(),
+                reason: "the SML zone setting is not a DNS name".into(),
+            });
+        }
         let mut opts = ResolverOpts::default();
         opts.timeout = settings.timeout;
         opts.attempts = settings.attempts.clamp(1, 16);
@@ -263,6 +270,27 @@ mod tests {
             service: service.into(),
             regexp: regexp.into(),
         }
+    }
+
+    #[tokio::test]
+    async fn the_zone_must_be_a_dns_name() {
+        for zone in ["", ".", "bad zone", "a..b"] {
+            let settings = SmlSettings {
+                zone: zone.into(),
+                dns_servers: vec!["127.0.0.1:53".parse().unwrap()],
+                ..Default::default()
+            };
+            assert!(
+                matches!(SmlClient::new(settings), Err(DiscoveryError::DnsFailure { .. })),
+                "{zone:?}"
+            );
+        }
+        let settings = SmlSettings {
+            zone: "sml.example.".into(),
+            dns_servers: vec!["127.0.0.1:53".parse().unwrap()],
+            ..Default::default()
+        };
+        assert!(SmlClient::new(settings).is_ok());
     }
 
     #[test]
