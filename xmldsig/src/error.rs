@@ -28,6 +28,8 @@ pub enum DsigError {
     SignatureInvalid,
     #[error("signature method {method} cannot be used with a {key_type} key")]
     KeyMismatch { method: &'static str, key_type: String },
+    #[error("the {bits}-bit RSA key is weaker than the policy's minimum of {min} bits")]
+    WeakKey { bits: u32, min: u32 },
     #[error("policy limit exceeded: {limit} (at most {max})")]
     LimitExceeded { limit: &'static str, max: usize },
     #[error("enveloped signature: {0}")]

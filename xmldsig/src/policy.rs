@@ -18,10 +18,13 @@ pub struct Policy {
     pub max_references: usize,
     /// Most transforms on one reference.
     pub max_transforms: usize,
+    /// Smallest RSA modulus, in bits, accepted for verification.
+    pub min_rsa_bits: u32,
 }
 
 impl Default for Policy {
-    /// rsa-sha256 and eddsa-ed25519, sha256, exclusive and inclusive c14n, at most 64 references.
+    /// rsa-sha256 and eddsa-ed25519, sha256, exclusive and inclusive c14n, at most 64 references of at most 4
+    /// transforms, RSA keys of at least 2048 bits.
     fn default() -> Self {
         Policy {
             signature_methods: vec![SignatureMethod::RsaSha256, SignatureMethod::Ed25519],
@@ -29,6 +32,7 @@ impl Default for Policy {
             canonicalization_methods: vec![C14nAlgorithm::Exclusive, C14nAlgorithm::Inclusive],
             max_references: 64,
             max_transforms: 4,
+            min_rsa_bits: 2048,
         }
     }
 }

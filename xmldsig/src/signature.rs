@@ -243,6 +243,12 @@ pub fn verify_signed_info(
     policy.check_canonicalization(signed_info.canonicalization.algorithm())?;
     policy.check_signature_method(signed_info.signature_method)?;
     check_key_type(signed_info.signature_method, key)?;
+    if key.id() == Id::RSA && key.bits() < policy.min_rsa_bits {
+        return Err(DsigError::WeakKey {
+            bits: key.bits(),
+            min: policy.min_rsa_bits,
+        });
+    }
     let data = canonicalize_to_vec(
         doc,
         &NodeSet::subtree(signature.signed_info_node),

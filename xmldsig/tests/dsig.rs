@@ -623,3 +623,25 @@ fn detached_signing_equals_in_document_signing() {
         sign_signed_info_detached(&si, "ds", &in_scope[1..], &id.key).unwrap()
     );
 }
+
+#[test]
+fn weak_rsa_keys_are_refused() {
+    let weak = common::self_signed(
+        openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(1024).unwrap()).unwrap(),
+        "weak",
+    );
+    let signed = sign(SMP_ANSWER, &weak, &EnvelopedSignOptions::default());
+    assert!(matches!(
+        verify(&signed, &Policy::default()),
+        Err(DsigError::WeakKey { bits: 1024, min: 2048 })
+    ));
+    // The same document verifies when the policy allows 1024-bit keys, so the refusal is the policy's doing.
+    verify(
+        &signed,
+        &Policy {
+            min_rsa_bits: 1024,
+            ..Policy::default()
+        },
+    )
+    .unwrap();
+}
