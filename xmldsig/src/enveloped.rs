@@ -82,6 +82,12 @@ pub fn verify_enveloped(
 
 /// The certificate in KeyInfo whose public key verifies the signature value.
 fn signing_certificate(doc: &Document, signature: &Signature, policy: &Policy) -> Result<X509, DsigError> {
+    if signature.key_info.certificates.len() > policy.max_key_info_certificates {
+        return Err(DsigError::LimitExceeded {
+            limit: "max_key_info_certificates",
+            max: policy.max_key_info_certificates,
+        });
+    }
     let mut last_error = DsigError::NoSigningCertificate;
     for cert in &signature.key_info.certificates {
         let key = cert.public_key()?;

@@ -20,11 +20,14 @@ pub struct Policy {
     pub max_transforms: usize,
     /// Smallest RSA modulus, in bits, accepted for verification.
     pub min_rsa_bits: u32,
+    /// Most certificates in KeyInfo that [`crate::verify_enveloped`] tries as the signer (each try is a
+    /// public-key operation).
+    pub max_key_info_certificates: usize,
 }
 
 impl Default for Policy {
     /// rsa-sha256 and eddsa-ed25519, sha256, exclusive and inclusive c14n, at most 64 references of at most 4
-    /// transforms, RSA keys of at least 2048 bits.
+    /// transforms, RSA keys of at least 2048 bits, at most 8 KeyInfo certificates tried.
     fn default() -> Self {
         Policy {
             signature_methods: vec![SignatureMethod::RsaSha256, SignatureMethod::Ed25519],
@@ -33,6 +36,7 @@ impl Default for Policy {
             max_references: 64,
             max_transforms: 4,
             min_rsa_bits: 2048,
+            max_key_info_certificates: 8,
         }
     }
 }

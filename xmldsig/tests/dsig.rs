@@ -645,3 +645,22 @@ fn weak_rsa_keys_are_refused() {
     )
     .unwrap();
 }
+
+#[test]
+fn too_many_key_info_certificates_are_refused() {
+    let id = rsa("smp");
+    let signed = sign(SMP_ANSWER, &id, &EnvelopedSignOptions::default());
+    let cert = format!(
+        "<ds:X509Certificate>{}</ds:X509Certificate>",
+        enveloped::base64(&id.certificate.to_der().unwrap())
+    );
+    let many = signed.replace(&cert, &cert.repeat(9));
+    assert!(matches!(
+        verify(&many, &Policy::default()),
+        Err(DsigError::LimitExceeded {
+            limit: "max_key_info_certificates",
+            max: 8
+        })
+    ));
+    verify(&signed.replace(&cert, &cert.repeat(8)), &Policy::default()).unwrap();
+}
