@@ -7,6 +7,7 @@
 
 use crate::error::DiscoveryError;
 use crate::ids::{ParticipantId, PARTICIPANT_SCHEME};
+use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
 use hickory_resolver::config::{NameServerConfig, NameServerConfigGroup, Protocol, ResolverConfig, ResolverOpts};
 use hickory_resolver::error::ResolveErrorKind;
@@ -184,7 +185,17 @@ impl SmlClient {
             Ok(l) => l,
             Err(e) => {
                 return Err(match e.kind() {
-                    ResolveErrorKind::NoRecordsFound { .. } => DiscoveryError::NoSmpRecord { name },
+                    // Only NXDOMAIN or an empty answer means "not registered"; SERVFAIL, REFUSED etc. arrive as
+                    // NoRecordsFound too but say the service is failing, which must not be cached as "not found".
+                    ResolveErrorKind::NoRecordsFound { response_code, .. }
+                        if matches!(response_code, ResponseCode::NXDomain | ResponseCode::NoError) =>
+                    {
+                        DiscoveryError::NoSmpRecord { name }
+                    }
+                    ResolveErrorKind::NoRecordsFound { response_code, .. } => DiscoveryError::DnsFailure {
+                        name,
+                        reason: format!("the DNS server answered {response_code}"),
+                    },
                     ResolveErrorKind::Timeout => DiscoveryError::DnsTimeout {
                         name,
                         timeout_ms: self.settings.timeout.as_millis() as u64,
@@ -199,7 +210,7 @@ impl SmlClient {
                         name,
                         reason: e.to_string(),
                     },
-                })
+                });
             }
         };
         let records: Vec<Naptr> = lookup

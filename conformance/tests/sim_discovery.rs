@@ -140,6 +140,24 @@ async fn slow_dns_times_out() {
 }
 
 #[tokio::test]
+async fn dns_servfail_is_a_failure_not_a_missing_record() {
+    let (sim, _dir) = start(0).await;
+    let d = discovery(&sim, policy(Duration::from_millis(100)));
+    d.resolve(&p("0203:exempel.se"), &doc()).await.unwrap();
+    sim.set_faults(Faults {
+        dns_servfail: true,
+        ..Faults::default()
+    });
+    let e = d.smp_url(&p("0203:p1.example.se")).await.unwrap_err();
+    assert!(matches!(e, DiscoveryError::DnsFailure { .. }), "{e}");
+    assert!(e.is_unavailability());
+    // A known participant keeps resolving from its last good SMP URL.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let r = d.resolve(&p("0203:exempel.se"), &doc()).await.unwrap();
+    assert!(matches!(r.freshness, Freshness::Stale { .. }), "{:?}", r.freshness);
+}
+
+#[tokio::test]
 async fn naptr_without_meta_smp_is_typed() {
     let e = fault_error(
         Faults {

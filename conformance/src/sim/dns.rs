@@ -3,9 +3,10 @@
 //! Fault switches drop or delay answers, or serve NAPTRs without `Meta:SMP`.
 
 use super::{Faults, Stats};
+use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::{NAPTR, SOA};
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
-use hickory_server::authority::{Catalog, ZoneType};
+use hickory_server::authority::{Catalog, MessageResponseBuilder, ZoneType};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::store::in_memory::InMemoryAuthority;
 use std::str::FromStr;
@@ -58,7 +59,7 @@ pub struct FaultyZone {
 
 #[async_trait::async_trait]
 impl RequestHandler for FaultyZone {
-    async fn handle_request<R: ResponseHandler>(&self, request: &Request, response_handle: R) -> ResponseInfo {
+    async fn handle_request<R: ResponseHandler>(&self, request: &Request, mut response_handle: R) -> ResponseInfo {
         self.stats.dns_queries.fetch_add(1, Ordering::Relaxed);
         let faults = self.faults.lock().map(|f| f.clone()).unwrap_or_default();
         if let Some(delay) = faults.dns_delay() {
@@ -67,6 +68,14 @@ impl RequestHandler for FaultyZone {
         if faults.dns_drop {
             // No answer at all: the client must time out.
             return ResponseInfo::from(*request.header());
+        }
+        if faults.dns_servfail {
+            let response = MessageResponseBuilder::from_message_request(request)
+                .error_msg(request.header(), ResponseCode::ServFail);
+            return match response_handle.send_response(response).await {
+                Ok(info) => info,
+                Err(_) => ResponseInfo::from(*request.header()),
+            };
         }
         if faults.dns_without_meta_smp {
             self.without_meta_smp.handle_request(request, response_handle).await

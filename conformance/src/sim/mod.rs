@@ -61,6 +61,8 @@ pub struct Faults {
     pub dns_delay_ms: Option<u64>,
     /// Serve NAPTR records whose service is not `Meta:SMP`.
     pub dns_without_meta_smp: bool,
+    /// Answer every DNS query with SERVFAIL.
+    pub dns_servfail: bool,
 }
 
 impl Faults {
