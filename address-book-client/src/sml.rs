@@ -187,11 +187,10 @@ impl SmlClient {
                 return Err(match e.kind() {
                     // Only NXDOMAIN or an empty answer means "not registered"; SERVFAIL, REFUSED etc. arrive as
                     // NoRecordsFound too but say the service is failing, which must not be cached as "not found".
-                    ResolveErrorKind::NoRecordsFound { response_code, .. }
-                        if matches!(response_code, ResponseCode::NXDomain | ResponseCode::NoError) =>
-                    {
-                        DiscoveryError::NoSmpRecord { name }
-                    }
+                    ResolveErrorKind::NoRecordsFound {
+                        response_code: ResponseCode::NXDomain | ResponseCode::NoError,
+                        ..
+                    } => DiscoveryError::NoSmpRecord { name },
                     ResolveErrorKind::NoRecordsFound { response_code, .. } => DiscoveryError::DnsFailure {
                         name,
                         reason: format!("the DNS server answered {response_code}"),
