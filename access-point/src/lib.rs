@@ -10,6 +10,7 @@ pub mod compression;
 pub mod config;
 pub mod ebms;
 pub mod mime;
+pub mod msh;
 pub mod pki;
 pub mod wss;
 pub mod store;
