@@ -14,7 +14,11 @@ use std::time::Duration;
 const DOC: &str = address_book_client::ids::SDK_MESSAGE_BASE;
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let toml = format!(
         "sml_zone = \"sml.sdk.test\"\n[[access_points]]\nname = \"ap1\"\nendpoint_url = \"https://ap1.example/as4\"\n\
@@ -47,12 +51,22 @@ fn bench(c: &mut Criterion) {
     let local = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let mut group = c.benchmark_group("discovery");
     group.bench_function("cached_resolve", |b| {
-        b.iter(|| local.block_on(discovery.resolve(black_box(&participant), black_box(&document))).unwrap())
+        b.iter(|| {
+            local
+                .block_on(discovery.resolve(black_box(&participant), black_box(&document)))
+                .unwrap()
+        })
     });
     let data = vec![7u8; 1024];
-    group.bench_function("reference_openssl_sha256_1KiB", |b| b.iter(|| openssl::sha::sha256(black_box(&data))));
+    group.bench_function("reference_openssl_sha256_1KiB", |b| {
+        b.iter(|| openssl::sha::sha256(black_box(&data)))
+    });
     group.finish();
-    assert_eq!(sim.stats().smp_requests, 1, "every measured lookup was served from the cache");
+    assert_eq!(
+        sim.stats().smp_requests,
+        1,
+        "every measured lookup was served from the cache"
+    );
 }
 
 criterion_group!(benches, bench);

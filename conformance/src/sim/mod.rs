@@ -217,6 +217,33 @@ fn registrations(config: &FederationConfig) -> Result<Vec<Registration>, SimErro
     Ok(out)
 }
 
+/// Binds UDP and TCP on one port. With port 0 the UDP port is free for TCP only by chance, so a few ports are tried.
+async fn bind_dns(addr: SocketAddr) -> Result<(tokio::net::UdpSocket, tokio::net::TcpListener, SocketAddr), SimError> {
+    const TRIES_WITH_PORT_0: usize = 20;
+    let tries = if addr.port() == 0 { TRIES_WITH_PORT_0 } else { 1 };
+    let mut last = None;
+    for _ in 0..tries {
+        let udp = tokio::net::UdpSocket::bind(addr)
+            .await
+            .map_err(|source| SimError::Bind {
+                what: "DNS/UDP",
+                source,
+            })?;
+        let bound = udp.local_addr().map_err(|source| SimError::Bind {
+            what: "DNS/UDP",
+            source,
+        })?;
+        match tokio::net::TcpListener::bind(bound).await {
+            Ok(tcp) => return Ok((udp, tcp, bound)),
+            Err(source) => last = Some(source),
+        }
+    }
+    Err(SimError::Bind {
+        what: "DNS/TCP",
+        source: last.unwrap_or_else(|| std::io::Error::other("no port")),
+    })
+}
+
 impl FederationSim {
     /// Starts the simulator on free ports of 127.0.0.1 with a freshly generated SMP PKI.
     pub async fn start(config: FederationConfig) -> Result<FederationSim, SimError> {
@@ -240,22 +267,7 @@ impl FederationSim {
         let http_addr = listener
             .local_addr()
             .map_err(|source| SimError::Bind { what: "HTTP", source })?;
-        let udp = tokio::net::UdpSocket::bind(options.dns)
-            .await
-            .map_err(|source| SimError::Bind {
-                what: "DNS/UDP",
-                source,
-            })?;
-        let dns_addr = udp.local_addr().map_err(|source| SimError::Bind {
-            what: "DNS/UDP",
-            source,
-        })?;
-        let tcp = tokio::net::TcpListener::bind(dns_addr)
-            .await
-            .map_err(|source| SimError::Bind {
-                what: "DNS/TCP",
-                source,
-            })?;
+        let (udp, tcp, dns_addr) = bind_dns(options.dns).await?;
 
         let faults = Arc::new(Mutex::new(Faults::default()));
         let stats = Arc::new(Stats::default());
