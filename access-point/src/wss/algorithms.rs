@@ -26,6 +26,9 @@ pub mod uri {
         "http://docs.oasis-open.org/wss/oasis-wss-SwAProfile-1.1#Attachment-Content-Only";
     /// SwA Profile 1.1 §5.5.2: content and MIME headers encrypted; refused (AS4 encrypts content only).
     pub const ATTACHMENT_COMPLETE: &str = "http://docs.oasis-open.org/wss/oasis-wss-SwAProfile-1.1#Attachment-Complete";
+    /// SwA Profile 1.1 §5.3.2: the signature transform over an attachment's content (not its MIME headers).
+    pub const ATTACHMENT_CONTENT_SIGNATURE_TRANSFORM: &str =
+        "http://docs.oasis-open.org/wss/oasis-wss-SwAProfile-1.1#Attachment-Content-Signature-Transform";
     /// SwA Profile 1.1 §5.5.3: the CipherReference transform that yields the part's octets.
     pub const ATTACHMENT_CIPHERTEXT_TRANSFORM: &str =
         "http://docs.oasis-open.org/wss/oasis-wss-SwAProfile-1.1#Attachment-Ciphertext-Transform";

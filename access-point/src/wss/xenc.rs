@@ -377,7 +377,7 @@ pub fn render_encrypted_data(data: &EncryptedData) -> String {
 }
 
 /// RFC 2392: a `cid:` URL is the Content-ID (without angle brackets) with URL-unsafe characters %-encoded.
-fn encode_cid(content_id: &str) -> String {
+pub(crate) fn encode_cid(content_id: &str) -> String {
     let mut out = String::new();
     for b in content_id.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~@!$&'()*+,;=:".contains(&b) {
@@ -389,7 +389,7 @@ fn encode_cid(content_id: &str) -> String {
     out
 }
 
-fn decode_cid(url: &str) -> Result<String, EncryptionError> {
+pub(crate) fn decode_cid(url: &str) -> Result<String, EncryptionError> {
     let bad = || EncryptionError::Malformed(format!("invalid cid: URL {url:?}"));
     let bytes = url.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -697,7 +697,7 @@ fn parse_hkdf_params(doc: &Document, node: NodeId) -> Result<HkdfParameters, Enc
     })
 }
 
-fn parse_token_reference(
+pub(crate) fn parse_token_reference(
     doc: &Document,
     node: NodeId,
     tokens: &HashMap<String, Vec<u8>>,
