@@ -14,3 +14,4 @@ pub mod msh;
 pub mod pki;
 pub mod wss;
 pub mod store;
+pub mod transport;

@@ -7,8 +7,10 @@
 
 pub mod link;
 mod locate;
+mod transport;
 mod validate;
 
+pub use transport::TransportConfig;
 pub use validate::PeerCertificates;
 
 use std::fmt;
@@ -77,6 +79,8 @@ pub struct Config {
     pub pmodes: PmodesConfig,
     pub limits: LimitsConfig,
     pub api: ApiConfig,
+    /// `[transport]`: HTTP server and client limits and timeouts.
+    pub transport: TransportConfig,
     /// Static peer table (`[[peers]]`), used until (and beside) dynamic discovery.
     pub peers: Vec<PeerConfig>,
     lines: SettingLines,
@@ -329,6 +333,8 @@ struct RawConfig {
     #[serde(default)]
     api: ApiConfig,
     #[serde(default)]
+    transport: TransportConfig,
+    #[serde(default)]
     peers: Vec<PeerConfig>,
 }
 
@@ -372,6 +378,7 @@ impl Config {
             pmodes: raw.pmodes,
             limits: raw.limits,
             api: raw.api,
+            transport: raw.transport,
             peers: raw.peers,
             lines,
         };
