@@ -20,7 +20,10 @@ fn bench(c: &mut Criterion) {
         .collect();
     rt.block_on(async {
         for k in &keys {
-            cache.get_or_fetch(k, || async { Ok((Arc::new("endpoint".to_string()), None)) }).await.unwrap();
+            cache
+                .get_or_fetch(k, || async { Ok((Arc::new("endpoint".to_string()), None)) })
+                .await
+                .unwrap();
         }
     });
     let mut group = c.benchmark_group("discovery_cache");
@@ -28,11 +31,14 @@ fn bench(c: &mut Criterion) {
     group.bench_function("cache_hit", |b| {
         b.iter(|| {
             i = (i + 1) % keys.len();
-            rt.block_on(cache.get_or_fetch(&keys[i], || async { unreachable!("cached") })).unwrap()
+            rt.block_on(cache.get_or_fetch(&keys[i], || async { unreachable!("cached") }))
+                .unwrap()
         })
     });
     let data = vec![7u8; 1024];
-    group.bench_function("reference_openssl_sha256_1KiB", |b| b.iter(|| openssl::sha::sha256(black_box(&data))));
+    group.bench_function("reference_openssl_sha256_1KiB", |b| {
+        b.iter(|| openssl::sha::sha256(black_box(&data)))
+    });
     group.finish();
 }
 
