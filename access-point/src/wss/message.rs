@@ -30,6 +30,8 @@ use tempfile::NamedTempFile;
 use time::{Duration, OffsetDateTime};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
+pub use crate::wss::receipt::{build_error_signal, build_receipt, verify_receipt, SignedSignal, VerifiedSignal};
+
 /// The `CompressionType` AS4 defines.
 pub const GZIP: &str = "application/gzip";
 

@@ -18,6 +18,7 @@ pub mod encrypt;
 pub mod error;
 pub mod keytransport;
 pub mod message;
+pub mod receipt;
 pub mod sign;
 pub mod timestamp;
 pub mod token;
