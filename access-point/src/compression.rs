@@ -16,7 +16,7 @@ use std::path::Path;
 use bytes::{Bytes, BytesMut};
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
-use flate2::Compression;
+pub use flate2::Compression;
 use tempfile::NamedTempFile;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;

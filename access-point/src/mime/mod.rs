@@ -15,6 +15,9 @@
 //! 8bit, 7bit or base64 (whitespace-tolerant, padding optional), `type="application/soap+xml"` with or without
 //! `start-info`, and a bare `application/soap+xml` body without attachments. SOAP 1.1 (`text/xml`) is recognised
 //! and reported as [`SoapVersion::Soap11`] so that the message handler can refuse it precisely.
+//!
+//! With bare-LF line endings a binary part whose content ends in a CR loses that CR (it reads as the delimiter's CRLF);
+//! with standard CRLF line endings every byte sequence round-trips.
 
 mod base64_stream;
 pub mod content_type;
