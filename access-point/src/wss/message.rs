@@ -433,7 +433,7 @@ fn check_part_infos(user: &UserMessage, attachment_ids: &[&str], message_id: &st
 pub async fn open<R: AsyncRead + Unpin>(
     content_type: &str,
     body: R,
-    choose_pmode: &dyn Fn(&UserMessage) -> Result<pmode::PMode, EbmsError>,
+    choose_pmode: &(dyn Fn(&UserMessage) -> Result<pmode::PMode, EbmsError> + Sync),
     params: &OpenParams<'_>,
 ) -> Result<OpenedMessage, OpenError> {
     let limits = params.limits;
