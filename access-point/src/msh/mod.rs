@@ -5,12 +5,15 @@
 //! - [`outcome`]: attempt results, the table of peer error codes (final or retryable), final outcomes.
 //! - [`resolver`]: [`RecipientResolver`], the static `[[peers]]` table ([`StaticPeers`]).
 
+pub mod node;
 pub mod outcome;
+pub mod receive;
 pub mod resolver;
 pub mod scheduler;
-#[allow(dead_code)] // wired into `Node` once the pipelines land
+pub mod send;
 pub mod submit;
 
+pub use node::{load_pmodes, Node, NodeError, NodeOptions, NodeShutdown};
 pub use outcome::{AttemptResult, Disposition, Outcome, PeerError};
 pub use resolver::{RecipientQuery, RecipientResolver, ResolveError, ResolvedRecipient, StaticPeers};
 pub use scheduler::{Deliverer, Sender, SenderSettings, SENDER_ACTOR};

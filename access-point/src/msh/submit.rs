@@ -29,7 +29,8 @@ pub struct Submission {
     pub service: String,
     pub service_type: Option<String>,
     pub action: String,
-    /// `originalSender` participant (e.g. `0203:sender.example.se`).
+    /// `originalSender` participant (e.g. `0203:sender.example.se`); may be empty only when the P-Mode does not
+    /// require it (e.g. the ebMS test service).
     pub original_sender: String,
     /// `finalRecipient` participant.
     pub final_recipient: String,
@@ -78,8 +79,6 @@ pub(crate) async fn submit(ctx: &SubmitContext<'_>, submission: Submission) -> R
         ("to_party", &submission.to_party),
         ("service", &submission.service),
         ("action", &submission.action),
-        ("original_sender", &submission.original_sender),
-        ("final_recipient", &submission.final_recipient),
     ] {
         if value.trim().is_empty() {
             return Err(SubmitError::Invalid(format!("{name} is empty")));
@@ -96,6 +95,19 @@ pub(crate) async fn submit(ctx: &SubmitContext<'_>, submission: Submission) -> R
         pmode_id: submission.pmode_id.clone(),
     };
     let pmode = ctx.pmodes.match_outgoing(&keys)?;
+    for (name, value) in [
+        ("originalSender", &submission.original_sender),
+        ("finalRecipient", &submission.final_recipient),
+    ] {
+        let required = pmode
+            .business_info
+            .properties
+            .iter()
+            .any(|r| r.required && r.name == name);
+        if required && value.trim().is_empty() {
+            return Err(SubmitError::Invalid(format!("P-Mode {} requires {name}", pmode.id)));
+        }
+    }
     let key = ctx.store.allocate_key()?;
     let result = store_submission(ctx, key, pmode, &to_type, &submission).await;
     if result.is_err() {
@@ -163,8 +175,8 @@ async fn store_submission(
             .clone()
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
         ref_to_message_id: None,
-        original_sender: Some(submission.original_sender.clone()),
-        final_recipient: Some(submission.final_recipient.clone()),
+        original_sender: non_empty(&submission.original_sender),
+        final_recipient: non_empty(&submission.final_recipient),
     };
     let record = ctx
         .store
@@ -185,4 +197,8 @@ async fn store_submission(
         message_id,
         pmode_id: pmode.id.clone(),
     })
+}
+
+fn non_empty(value: &str) -> Option<String> {
+    (!value.trim().is_empty()).then(|| value.to_string())
 }

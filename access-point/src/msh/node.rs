@@ -1,0 +1,324 @@
+//! A running access point: configuration → keys, trust stores, P-Modes, store (recovered) → the AS4 server with the
+//! receive pipeline and the sender task. [`Node::start`] brings it all up; [`Node::shutdown`] takes it down in the
+//! safe order (stop accepting and drain, stop the sender after its current attempts, flush and close the store).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use pmode::PModeSet;
+use tokio::sync::{broadcast, Notify};
+use tokio_util::sync::CancellationToken;
+
+use super::outcome::Outcome;
+use super::receive::Receiver;
+use super::resolver::{RecipientResolver, StaticPeers};
+use super::scheduler::{Sender, SenderSettings};
+use super::send::As4Deliverer;
+use super::submit::{self, Accepted, Submission, SubmitError};
+use crate::config::{Config, ConfigError};
+use crate::ebms::MessageIdGenerator;
+use crate::pki::{NodeIdentity, TrustStore};
+use crate::store::{RecoveryReport, SledStore, State, Store, StoreError, StoreSettings};
+use crate::transport::{serve, ApMetrics, As4Client, Readiness, RunningServer, ServerSettings, ShutdownReport};
+use crate::wss::message::OpenLimits;
+
+/// Folder under the data directory for spooled (in-flight) message bodies and payloads.
+pub const SPOOL_DIR: &str = "spool";
+/// Capacity of the outcome channel: a subscriber that falls further behind misses outcomes (they stay in the store).
+pub const OUTCOME_CHANNEL_CAPACITY: usize = 1024;
+
+/// What the pipelines share.
+pub(crate) struct NodeShared {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub identity: NodeIdentity,
+    pub message_trust: TrustStore,
+    pub pmodes: PModeSet,
+    pub open_limits: OpenLimits,
+    pub spool_dir: PathBuf,
+    pub ids: MessageIdGenerator,
+    pub metrics: Option<Arc<ApMetrics>>,
+}
+
+/// Choices made in code rather than in the configuration file (tests, tools, a future discovery resolver).
+#[derive(Clone, Default)]
+pub struct NodeOptions {
+    pub sender: SenderSettings,
+    /// Replaces the P-Modes of the configuration (`[pmodes]`).
+    pub pmodes: Option<PModeSet>,
+    /// Replaces the static `[[peers]]` resolver.
+    pub resolver: Option<Arc<dyn RecipientResolver>>,
+    /// Store settings; by default those of the store module with `node.data_dir`.
+    pub store: Option<StoreSettings>,
+}
+
+/// Why a node did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("P-Modes: {0}")]
+    PModes(String),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("transport: {0}")]
+    Transport(#[from] crate::transport::TransportError),
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+}
+
+/// How a shutdown went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NodeShutdown {
+    pub server: ShutdownReport,
+}
+
+/// A running access point.
+pub struct Node {
+    shared: Arc<NodeShared>,
+    wake: Arc<Notify>,
+    outcomes: broadcast::Sender<Outcome>,
+    readiness: Readiness,
+    metrics: Arc<ApMetrics>,
+    server: Option<RunningServer>,
+    local_addr: SocketAddr,
+    sender_stop: CancellationToken,
+    sender_task: Option<tokio::task::JoinHandle<()>>,
+    recovery: RecoveryReport,
+}
+
+/// The P-Modes a configuration enables: the named built-in profiles plus the P-Mode files.
+pub fn load_pmodes(config: &Config) -> Result<PModeSet, NodeError> {
+    let mut set = PModeSet::default();
+    for name in &config.pmodes.builtin {
+        let (file, text) = match name.as_str() {
+            "sdk" => ("<builtin>/sdk.toml", pmode::builtin::SDK_PROFILE_TOML),
+            "edelivery-as4-2.0" => (
+                "<builtin>/edelivery-as4-2.0.toml",
+                pmode::builtin::EDELIVERY_AS4_V2_TOML,
+            ),
+            other => {
+                return Err(NodeError::Config(config.error(
+                    "pmodes.builtin",
+                    format!("unknown built-in profile {other:?} (known: sdk, edelivery-as4-2.0)"),
+                )))
+            }
+        };
+        let loaded = PModeSet::from_toml_str(text, file).map_err(|e| NodeError::PModes(e.to_string()))?;
+        set.merge(loaded).map_err(|e| NodeError::PModes(e.to_string()))?;
+    }
+    if !config.pmodes.files.is_empty() {
+        let files = PModeSet::load_files(&config.pmodes.files).map_err(|e| NodeError::PModes(e.to_string()))?;
+        set.merge(files).map_err(|e| NodeError::PModes(e.to_string()))?;
+    }
+    Ok(set)
+}
+
+/// `[limits]` as the WS-Security open limits.
+fn open_limits(config: &Config) -> OpenLimits {
+    let mut limits = OpenLimits::default();
+    let l = &config.limits;
+    limits.xml = l.xml_parse_limits();
+    limits.max_decompressed_bytes = l.max_decompressed_bytes;
+    limits.mime.max_attachment_bytes = l.max_payload_bytes;
+    limits.mime.max_parts = usize::try_from(l.max_mime_parts).unwrap_or(usize::MAX);
+    limits.mime.max_soap_bytes = usize::try_from(l.max_soap_part_bytes).unwrap_or(usize::MAX);
+    limits.mime.max_header_bytes = usize::try_from(l.max_mime_header_bytes).unwrap_or(usize::MAX);
+    limits.mime.max_total_bytes = l.max_message_bytes;
+    limits
+}
+
+impl Node {
+    /// Validates the configuration, opens and recovers the store, starts the AS4 server and the sender task, and
+    /// marks the node ready.
+    pub async fn start(config: Config, options: NodeOptions) -> Result<Node, NodeError> {
+        config.validate()?;
+        let identity = config.identity()?;
+        let message_trust = config.message_trust_store()?;
+        let tls_trust = config.tls_trust_store()?;
+        let pmodes = match options.pmodes {
+            Some(p) => p,
+            None => load_pmodes(&config)?,
+        };
+        let resolver: Arc<dyn RecipientResolver> = match options.resolver {
+            Some(r) => r,
+            None => Arc::new(StaticPeers::from_config(&config)?),
+        };
+        let data_dir = config.node.data_dir.clone();
+        let spool_dir = data_dir.join(SPOOL_DIR);
+        std::fs::create_dir_all(&spool_dir).map_err(|source| NodeError::Io {
+            context: format!("creating {}", spool_dir.display()),
+            source,
+        })?;
+        clear_spool(&spool_dir);
+        let store_settings = options.store.unwrap_or_else(|| StoreSettings::with_data_dir(&data_dir));
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(store_settings).await?);
+        let recovery = store.recover().await?;
+        if recovery != RecoveryReport::default() {
+            tracing::info!(
+                leases_released = recovery.leases_released,
+                temp_files_removed = recovery.temp_files_removed,
+                orphan_payload_dirs_removed = recovery.orphan_payload_dirs_removed,
+                "store recovered"
+            );
+        }
+        let domain = config.node.party_id.to_ascii_lowercase();
+        let ids = MessageIdGenerator::new(&domain)
+            .or_else(|_| MessageIdGenerator::new("sdk-ap.invalid"))
+            .map_err(|e| NodeError::PModes(e.to_string()))?;
+        let metrics = Arc::new(ApMetrics::new());
+        metrics.publish_certificate_expiry(&identity, time::OffsetDateTime::now_utc());
+        let server_settings = ServerSettings::from_config(&config, &identity, &tls_trust)?;
+        let client = As4Client::from_config(&config, &identity, &tls_trust, Some(metrics.clone()))?;
+        let shared = Arc::new(NodeShared {
+            open_limits: open_limits(&config),
+            config,
+            store: store.clone(),
+            identity,
+            message_trust,
+            pmodes,
+            spool_dir,
+            ids,
+            metrics: Some(metrics.clone()),
+        });
+        let readiness = Readiness::new(false);
+        let receiver = Arc::new(Receiver { shared: shared.clone() });
+        let server = serve(server_settings, receiver, metrics.clone(), readiness.clone()).await?;
+        let local_addr = server.local_addr();
+
+        let wake = Arc::new(Notify::new());
+        let (outcomes, _) = broadcast::channel(OUTCOME_CHANNEL_CAPACITY);
+        let deliverer = Arc::new(As4Deliverer {
+            shared: shared.clone(),
+            resolver,
+            client,
+        });
+        let sender = Arc::new(Sender {
+            store: store.clone(),
+            deliverer,
+            settings: options.sender,
+            wake: wake.clone(),
+            outcomes: outcomes.clone(),
+        });
+        let sender_stop = CancellationToken::new();
+        let sender_task = tokio::spawn(sender.run(sender_stop.clone()));
+        spawn_outcome_metrics(outcomes.subscribe(), metrics.clone());
+        readiness.set(true);
+        Ok(Node {
+            shared,
+            wake,
+            outcomes,
+            readiness,
+            metrics,
+            server: Some(server),
+            local_addr,
+            sender_stop,
+            sender_task: Some(sender_task),
+            recovery,
+        })
+    }
+
+    /// Accepts a message for sending: stored durably (`Submitted`) before this returns, then sent by the sender task.
+    pub async fn submit(&self, submission: Submission) -> Result<Accepted, SubmitError> {
+        let shared = &self.shared;
+        let ctx = submit::SubmitContext {
+            store: &*shared.store,
+            pmodes: &shared.pmodes,
+            our_party_id: &shared.config.node.party_id,
+            our_party_type: &shared.config.node.party_id_type,
+            ids: &shared.ids,
+            max_payload_bytes: shared.config.limits.max_payload_bytes,
+        };
+        let accepted = submit::submit(&ctx, submission).await?;
+        self.wake.notify_one();
+        Ok(accepted)
+    }
+
+    /// Outcomes (Delivered / Failed) of outbound messages from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Outcome> {
+        self.outcomes.subscribe()
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.shared.store
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    pub fn pmodes(&self) -> &PModeSet {
+        &self.shared.pmodes
+    }
+
+    pub fn metrics(&self) -> &Arc<ApMetrics> {
+        &self.metrics
+    }
+
+    /// Where the AS4 server listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// What recovery repaired at start.
+    pub fn recovery(&self) -> RecoveryReport {
+        self.recovery
+    }
+
+    /// Stops accepting and drains requests in flight, stops the sender after its current attempts, flushes and
+    /// closes the store.
+    pub async fn shutdown(mut self) -> NodeShutdown {
+        self.readiness.set(false);
+        let server = match self.server.take() {
+            Some(s) => s.shutdown().await,
+            None => ShutdownReport::default(),
+        };
+        self.sender_stop.cancel();
+        if let Some(task) = self.sender_task.take() {
+            let _ = task.await;
+        }
+        if let Err(e) = self.shared.store.close().await {
+            tracing::error!(error = %e, "closing the store");
+        }
+        NodeShutdown { server }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        // A node dropped without shutdown (a test that panicked) must not leave its tasks running.
+        self.sender_stop.cancel();
+        if let Some(server) = &self.server {
+            server.shutdown_token().cancel();
+        }
+    }
+}
+
+/// Removes leftovers of interrupted receives and sends (spool files are never referenced by the store).
+fn clear_spool(dir: &std::path::Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+fn spawn_outcome_metrics(mut outcomes: broadcast::Receiver<Outcome>, metrics: Arc<ApMetrics>) {
+    tokio::spawn(async move {
+        loop {
+            match outcomes.recv().await {
+                Ok(o) => {
+                    let label = if o.state == State::Delivered {
+                        crate::transport::metrics::outcome::DELIVERED
+                    } else {
+                        crate::transport::metrics::outcome::FAILED
+                    };
+                    metrics.messages_out.with(&[label]).inc();
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+}

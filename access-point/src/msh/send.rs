@@ -1,0 +1,229 @@
+//! One send attempt for a claimed outbound message: P-Mode → recipient (resolver) → UserMessage → seal (compress,
+//! sign, encrypt; spooled to disk) → POST → verify the receipt (signed by the expected receiver's certificate, its
+//! references equal to what we signed) → an [`AttemptResult`] for the scheduler.
+//!
+//! Retry classification: a transport failure the client calls retryable (network, timeout, TLS, HTTP 5xx/408/429),
+//! a response that is neither a valid receipt nor a valid signed error, and a temporary resolver failure are
+//! retried; a signed ebMS Error signal is judged by its codes ([`super::outcome`]); local problems that no retry
+//! fixes (P-Mode gone, payload file missing, unknown peer, bad endpoint URL) fail the message at once.
+
+use std::sync::Arc;
+
+use http::HeaderMap;
+
+use super::node::NodeShared;
+use super::outcome::{AttemptResult, PeerError};
+use super::resolver::{RecipientQuery, RecipientResolver};
+use super::scheduler::Deliverer;
+use crate::ebms::{
+    AgreementRef, CollaborationInfo, MessageId, MessageInfo, Party, PartyId, PartyInfo, Property, Service, Timestamp,
+    UserMessage,
+};
+use crate::store::{BoxFuture, MessageRecord};
+use crate::transport::{As4Client, OutgoingBody};
+use crate::wss::message::{self as wss_message, OutgoingPayload, SealParams, VerifiedSignal};
+
+/// The participant identifier scheme of `originalSender` / `finalRecipient` when the P-Mode names none.
+const PARTICIPANT_SCHEME: &str = "iso6523-actorid-upis";
+
+/// The real [`Deliverer`]: seals and POSTs with the transport client.
+pub struct As4Deliverer {
+    pub(crate) shared: Arc<NodeShared>,
+    pub(crate) resolver: Arc<dyn RecipientResolver>,
+    pub(crate) client: As4Client,
+}
+
+impl Deliverer for As4Deliverer {
+    fn attempt<'a>(&'a self, record: &'a MessageRecord) -> BoxFuture<'a, AttemptResult> {
+        Box::pin(self.send(record))
+    }
+
+    fn retry_policy(&self, pmode_id: &str) -> Option<pmode::RetryPolicy> {
+        let pmode = self.shared.pmodes.get(pmode_id)?;
+        pmode
+            .reception_awareness
+            .enabled
+            .then(|| pmode.reception_awareness.retry.clone())
+    }
+}
+
+fn final_(reason: impl Into<String>) -> AttemptResult {
+    AttemptResult::Final { reason: reason.into() }
+}
+
+fn retry(reason: impl Into<String>) -> AttemptResult {
+    AttemptResult::Retryable { reason: reason.into() }
+}
+
+impl As4Deliverer {
+    async fn send(&self, record: &MessageRecord) -> AttemptResult {
+        let shared = &self.shared;
+        let meta = &record.meta;
+        let Some(pmode) = shared.pmodes.get(&meta.pmode_id) else {
+            return final_(format!("P-Mode {:?} is no longer configured", meta.pmode_id));
+        };
+        let query = RecipientQuery {
+            to_party: meta.to.id.clone(),
+            final_recipient: meta.final_recipient.clone(),
+        };
+        let recipient = match self.resolver.resolve(&query).await {
+            Ok(r) => r,
+            Err(e) if e.is_retryable() => return retry(e.to_string()),
+            Err(e) => return final_(e.to_string()),
+        };
+        let user = match user_message(record, pmode) {
+            Ok(u) => u,
+            Err(e) => return final_(e),
+        };
+        let mut payloads = Vec::with_capacity(record.payloads.len());
+        for part in &record.payloads {
+            let source = match shared.store.payload_files().path_of(record.key, part) {
+                Ok(p) => p,
+                Err(e) => return final_(e.to_string()),
+            };
+            if !source.is_file() {
+                return final_(format!("payload file {} is missing", source.display()));
+            }
+            payloads.push(OutgoingPayload {
+                content_id: part.content_id.clone(),
+                mime_type: part.mime_type.clone(),
+                character_set: None,
+                compress: pmode.compression.compress_outgoing,
+                source,
+                extra_part_properties: Vec::new(),
+            });
+        }
+        let params = SealParams {
+            pmode,
+            signer: &shared.identity.message,
+            receiver_encryption_cert: pmode.security.encryption.as_ref().map(|_| &recipient.message_cert),
+            spool_dir: &shared.spool_dir,
+        };
+        let sealed = match wss_message::seal(&user, &payloads, &params).await {
+            Ok(s) => s,
+            Err(crate::wss::message::WssError::Io(e)) => return retry(format!("sealing: {e}")),
+            Err(e) => return final_(format!("cannot seal the message: {e}")),
+        };
+        let started = std::time::Instant::now();
+        let file = match sealed.body.reopen() {
+            Ok(f) => tokio::fs::File::from_std(f),
+            Err(e) => return retry(format!("reopening the sealed body: {e}")),
+        };
+        let body = match OutgoingBody::file(file).await {
+            Ok(b) => b,
+            Err(e) => return retry(format!("reading the sealed body: {e}")),
+        };
+        let response = match self
+            .client
+            .post(&recipient.endpoint, &sealed.content_type, &HeaderMap::new(), body)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) if e.is_retryable() => return retry(format!("POST {}: {e}", recipient.endpoint)),
+            Err(e) => return final_(format!("POST {}: {e}", recipient.endpoint)),
+        };
+        let status = response.status;
+        let content_type = response.content_type().unwrap_or("").to_string();
+        let body = match response.bytes().await {
+            Ok(b) => b,
+            Err(e) if e.is_retryable() => return retry(format!("reading the response: {e}")),
+            Err(e) => return retry(format!("reading the response: {e}")),
+        };
+        if let Some(m) = &shared.metrics {
+            m.send_latency.observe_duration(started.elapsed());
+        }
+        if body.is_empty() {
+            return retry(format!("HTTP {status} without a receipt"));
+        }
+        let verified = wss_message::verify_receipt(
+            &content_type,
+            &body,
+            &sealed,
+            &recipient.message_cert,
+            &shared.message_trust,
+            pmode,
+        )
+        .await;
+        match verified {
+            Ok(VerifiedSignal::Receipt { message_id, .. }) => AttemptResult::Delivered {
+                receipt: body.to_vec(),
+                receipt_message_id: message_id,
+            },
+            Ok(VerifiedSignal::Error { errors, .. }) => AttemptResult::PeerErrors {
+                errors: errors
+                    .iter()
+                    .map(|e| PeerError {
+                        code: e.error_code.as_str().to_string(),
+                        severity: e.severity,
+                        detail: e
+                            .error_detail
+                            .clone()
+                            .or_else(|| e.short_description.clone())
+                            .unwrap_or_default(),
+                    })
+                    .collect(),
+                signal: body.to_vec(),
+            },
+            Err(e) => retry(format!("HTTP {status}: no valid receipt: {}", e.error)),
+        }
+    }
+}
+
+/// The UserMessage for a stored submission (a fresh timestamp; the MessageId stays the same across attempts so the
+/// receiver's duplicate detection works).
+pub(crate) fn user_message(record: &MessageRecord, pmode: &pmode::PMode) -> Result<UserMessage, String> {
+    let meta = &record.meta;
+    let message_id = MessageId::parse_lenient(&meta.message_id).map_err(|e| format!("stored MessageId: {e}"))?;
+    let party = |p: &crate::store::Party| -> Result<Party, String> {
+        let id = match &p.id_type {
+            Some(t) => PartyId::typed(p.id.clone(), t.clone()),
+            None => PartyId::new(p.id.clone(), None),
+        }
+        .map_err(|e| format!("party {:?}: {e}", p.id))?;
+        Ok(Party::new(id, p.role.clone()))
+    };
+    let service = Service::new(meta.service.clone(), meta.service_type.clone()).map_err(|e| e.to_string())?;
+    let mut info = MessageInfo::new(message_id, Timestamp::now());
+    if let Some(ref_to) = &meta.ref_to_message_id {
+        info = info.replying_to(MessageId::parse_lenient(ref_to).map_err(|e| format!("RefToMessageId: {e}"))?);
+    }
+    let scheme_of = |name: &str| {
+        pmode
+            .business_info
+            .properties
+            .iter()
+            .find(|r| r.name == name)
+            .and_then(|r| r.value_type.clone())
+            .unwrap_or_else(|| PARTICIPANT_SCHEME.to_string())
+    };
+    let mut properties = Vec::new();
+    for (name, value) in [
+        ("originalSender", &meta.original_sender),
+        ("finalRecipient", &meta.final_recipient),
+    ] {
+        if let Some(v) = value {
+            properties.push(Property::typed(name, scheme_of(name), v.clone()));
+        }
+    }
+    let mpc = (pmode.business_info.mpc != crate::ebms::ns::DEFAULT_MPC).then(|| pmode.business_info.mpc.clone());
+    Ok(UserMessage {
+        mpc,
+        message_info: info,
+        party_info: PartyInfo {
+            from: party(&meta.from)?,
+            to: party(&meta.to)?,
+        },
+        collaboration_info: CollaborationInfo {
+            agreement_ref: pmode.agreement.as_ref().map(|a| AgreementRef {
+                value: a.value.clone(),
+                agreement_type: a.agreement_type.clone(),
+                pmode: None,
+            }),
+            service,
+            action: meta.action.clone(),
+            conversation_id: meta.conversation_id.clone(),
+        },
+        message_properties: properties,
+        payload_info: Vec::new(),
+    })
+}
