@@ -1,0 +1,341 @@
+//! Two access points in one process on 127.0.0.1, made by `init` and linked with `add_peer_from` (what
+//! `sdk-ap init` and `sdk-ap peers add` run), exchanging SDK-profile messages over mutual TLS:
+//! delivery with 0, 1 and 3 attachments (one of 5 MB) with identical bytes at the receiver, a re-POSTed sealed body
+//! answered with the same receipt and stored once, the ebMS test service acknowledged but not stored, an unserved
+//! final recipient refused with EBMS:0004 and failed without retries, and a receiver that is down for a while and
+//! then delivered to after retries.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use access_point::cli::init::{init, InitArgs};
+use access_point::config::link::add_peer_from;
+use access_point::config::Config;
+use access_point::msh::{Node, NodeOptions, Outcome, SenderSettings, Submission, SubmittedPayload};
+use access_point::store::{Direction, EvidenceKind, ListQuery, State};
+use pmode::{PModeSet, Profile, RetryPolicy};
+use tokio::sync::broadcast;
+
+const SDK_ACTION: &str = pmode::builtin::SDK_MESSAGE_ACTION;
+const SDK_SERVICE: &str = pmode::builtin::SDK_SERVICE;
+const SDK_SERVICE_TYPE: &str = "urn:fdc:digg.se:edelivery:process";
+const TEST_SERVICE: &str = "http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/service";
+const TEST_ACTION: &str = "http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/test";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Creates and links A and B; returns their configuration files.
+fn two_linked_aps(root: &Path) -> (PathBuf, PathBuf) {
+    let mut files = Vec::new();
+    for (name, party) in [("a", "AP0001-DEV"), ("b", "AP0002-DEV")] {
+        let port = free_port();
+        let outcome = init(&InitArgs {
+            dir: root.join(name),
+            party: party.into(),
+            port,
+            api_port: Some(free_port()),
+            force: false,
+        })
+        .unwrap();
+        files.push(outcome.config_file);
+    }
+    add_peer_from(&files[0], &files[1]).unwrap();
+    add_peer_from(&files[1], &files[0]).unwrap();
+    (files[0].clone(), files[1].clone())
+}
+
+/// The built-in SDK P-Modes with short retry intervals (1 s, 6 retries), so the outage test runs in seconds.
+fn quick_retry_pmodes() -> PModeSet {
+    let mut all = pmode::builtin::sdk_profile();
+    all.push(pmode::builtin::ebms_test_service(Profile::Sdk));
+    for p in &mut all {
+        p.reception_awareness.retry = RetryPolicy::Constant {
+            max_retries: 6,
+            interval_seconds: 1,
+        };
+    }
+    PModeSet::from_pmodes(all, "<test>").unwrap()
+}
+
+async fn start(config: &Path) -> Node {
+    let options = NodeOptions {
+        pmodes: Some(quick_retry_pmodes()),
+        sender: SenderSettings {
+            idle_poll: Duration::from_millis(200),
+            ..SenderSettings::default()
+        },
+        ..NodeOptions::default()
+    };
+    Node::start(Config::load(config).unwrap(), options).await.unwrap()
+}
+
+fn submission(final_recipient: &str, payloads: Vec<SubmittedPayload>) -> Submission {
+    Submission {
+        to_party: "AP0002-DEV".into(),
+        to_party_type: None,
+        pmode_id: None,
+        service: SDK_SERVICE.into(),
+        service_type: Some(SDK_SERVICE_TYPE.into()),
+        action: SDK_ACTION.into(),
+        original_sender: "0203:ap0001-dev.example".into(),
+        final_recipient: final_recipient.into(),
+        conversation_id: Some("conversation-1".into()),
+        payloads,
+        actor: "test".into(),
+    }
+}
+
+fn payload(dir: &Path, name: &str, mime_type: &str, bytes: &[u8]) -> SubmittedPayload {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    SubmittedPayload {
+        path,
+        mime_type: mime_type.into(),
+        content_id: None,
+    }
+}
+
+/// Deterministic, incompressible-looking bytes (xorshift).
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+async fn outcome_of(outcomes: &mut broadcast::Receiver<Outcome>, message_id: &str, within: Duration) -> Outcome {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let next = tokio::time::timeout(left, outcomes.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no outcome for {message_id} within {within:?}"))
+            .expect("outcome channel open");
+        if next.message_id == message_id {
+            return next;
+        }
+    }
+}
+
+const SERVED: &str = "0203:ap0002-dev.example";
+
+/// Seals one SDK message as A would and POSTs the same body to B twice; returns both response bodies.
+async fn post_twice(dir: &Path, a_toml: &Path, b: &Node, message_id: &str) -> (Vec<u8>, Vec<u8>) {
+    use access_point::ebms::{MessageId, Property};
+    use access_point::transport::{As4Client, OutgoingBody};
+    use access_point::wss::message::{seal, SealParams};
+    let config = Config::load(a_toml).unwrap();
+    let identity = config.identity().unwrap();
+    let tls_trust = config.tls_trust_store().unwrap();
+    let client = As4Client::from_config(&config, &identity, &tls_trust, None).unwrap();
+    let b_cert = access_point::pki::load_certificate(&b.config().keys.message.cert).unwrap();
+    let pmodes = quick_retry_pmodes();
+    let pmode = pmodes.get(pmode::builtin::SDK_MESSAGE_ID).unwrap();
+    let mut user = access_point::ebms::test_support::sample_user_message(0);
+    user.message_info.message_id = MessageId::parse(message_id).unwrap();
+    user.collaboration_info.agreement_ref = None;
+    user.message_properties = vec![
+        Property::typed("originalSender", "iso6523-actorid-upis", "0203:ap0001-dev.example"),
+        Property::typed("finalRecipient", "iso6523-actorid-upis", SERVED),
+    ];
+    let params = SealParams {
+        pmode,
+        signer: &identity.message,
+        receiver_encryption_cert: Some(&b_cert),
+        spool_dir: dir,
+    };
+    let sealed = seal(&user, &[], &params).await.unwrap();
+    let url = b.config().server.endpoint_url();
+    let mut bodies = Vec::new();
+    for _ in 0..2 {
+        let file = tokio::fs::File::from_std(sealed.body.reopen().unwrap());
+        let response = client
+            .post(
+                &url,
+                &sealed.content_type,
+                &http::HeaderMap::new(),
+                OutgoingBody::file(file).await.unwrap(),
+            )
+            .await
+            .unwrap();
+        assert!(response.status.is_success(), "{}", response.status);
+        bodies.push(response.bytes().await.unwrap().to_vec());
+    }
+    (bodies.remove(0), bodies.remove(0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_aps_deliver_exactly_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a_toml, b_toml) = two_linked_aps(tmp.path());
+    let a = start(&a_toml).await;
+    let b = start(&b_toml).await;
+    let mut outcomes = a.subscribe();
+    let files = tmp.path().join("payloads");
+    std::fs::create_dir_all(&files).unwrap();
+
+    let xml = b"<?xml version=\"1.0\"?><doc>hej</doc>".to_vec();
+    let big = noise(5 * 1024 * 1024, 7);
+    let sets: Vec<Vec<SubmittedPayload>> = vec![
+        vec![],
+        vec![payload(&files, "one.xml", "text/xml", &xml)],
+        vec![
+            payload(&files, "m.xml", "text/xml", &xml),
+            payload(&files, "big.bin", "application/octet-stream", &big),
+            payload(&files, "note.txt", "text/plain", b"three"),
+        ],
+    ];
+    let mut accepted = Vec::new();
+    for set in &sets {
+        accepted.push(a.submit(submission(SERVED, set.clone())).await.unwrap());
+    }
+    for (acc, set) in accepted.iter().zip(&sets) {
+        let outcome = outcome_of(&mut outcomes, &acc.message_id, Duration::from_secs(60)).await;
+        assert_eq!(outcome.state, State::Delivered, "{outcome:?}");
+        assert_eq!(outcome.attempts, 1);
+        let sent = a.store().get(acc.key).await.unwrap().unwrap();
+        assert_eq!(sent.state, State::Delivered);
+        let evidence = a.store().evidence(acc.key).await.unwrap();
+        assert_eq!(evidence.iter().filter(|e| e.kind == EvidenceKind::Receipt).count(), 1);
+
+        let received = b
+            .store()
+            .get_by_message_id(Direction::Inbound, &acc.message_id)
+            .await
+            .unwrap()
+            .expect("stored at B");
+        assert_eq!(received.state, State::Received);
+        assert_eq!(received.meta.final_recipient.as_deref(), Some(SERVED));
+        assert_eq!(
+            received.meta.original_sender.as_deref(),
+            Some("0203:ap0001-dev.example")
+        );
+        assert_eq!(received.meta.conversation_id, "conversation-1");
+        assert_eq!(received.payloads.len(), set.len());
+        for (part, original) in received.payloads.iter().zip(set) {
+            let path = b.store().payload_files().path_of(received.key, part).unwrap();
+            assert!(
+                std::fs::read(path).unwrap() == std::fs::read(&original.path).unwrap(),
+                "payload bytes differ"
+            );
+            assert_eq!(part.mime_type, original.mime_type);
+        }
+    }
+
+    // The same sealed body POSTed twice: the same receipt bytes both times, stored once.
+    let duplicate_id = format!("{}@test.example", uuid::Uuid::new_v4());
+    let (first, second) = post_twice(tmp.path(), &a_toml, &b, &duplicate_id).await;
+    assert!(!first.is_empty());
+    assert_eq!(first, second, "a duplicate gets the very same receipt");
+    let stored = b
+        .store()
+        .get_by_message_id(Direction::Inbound, &duplicate_id)
+        .await
+        .unwrap()
+        .expect("stored once");
+    let receipts = b.store().evidence(stored.key).await.unwrap();
+    assert_eq!(receipts.len(), 1);
+    assert_eq!(receipts[0].bytes, first);
+
+    // The ebMS test service: a receipt, but nothing stored at B.
+    let test = Submission {
+        service: TEST_SERVICE.into(),
+        service_type: None,
+        action: TEST_ACTION.into(),
+        original_sender: String::new(),
+        final_recipient: String::new(),
+        ..submission("", vec![])
+    };
+    let test = a.submit(test).await.unwrap();
+    let outcome = outcome_of(&mut outcomes, &test.message_id, Duration::from_secs(30)).await;
+    assert_eq!(outcome.state, State::Delivered, "{outcome:?}");
+    assert!(b
+        .store()
+        .get_by_message_id(Direction::Inbound, &test.message_id)
+        .await
+        .unwrap()
+        .is_none());
+
+    // An unserved final recipient: EBMS:0004 NOT_SERVICED, Failed at once, no retry.
+    let refused = a.submit(submission("0203:nobody.example", vec![])).await.unwrap();
+    let outcome = outcome_of(&mut outcomes, &refused.message_id, Duration::from_secs(30)).await;
+    assert_eq!((outcome.state, outcome.attempts), (State::Failed, 1), "{outcome:?}");
+    assert!(
+        outcome.reason.contains("EBMS:0004") && outcome.reason.contains("NOT_SERVICED"),
+        "{}",
+        outcome.reason
+    );
+    let evidence = a.store().evidence(refused.key).await.unwrap();
+    assert_eq!(evidence[0].kind, EvidenceKind::ErrorSignal);
+    assert!(b
+        .store()
+        .get_by_message_id(Direction::Inbound, &refused.message_id)
+        .await
+        .unwrap()
+        .is_none());
+
+    let inbound = b
+        .store()
+        .list(ListQuery {
+            direction: Some(Direction::Inbound),
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        inbound.records.len(),
+        4,
+        "the three business messages and the duplicate, once, are stored at B"
+    );
+
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receiver_down_then_up_gets_the_message_after_retries() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a_toml, b_toml) = two_linked_aps(tmp.path());
+    let a = start(&a_toml).await;
+    let mut outcomes = a.subscribe();
+    let files = tmp.path().join("payloads");
+    std::fs::create_dir_all(&files).unwrap();
+    let accepted = a
+        .submit(submission(SERVED, vec![payload(&files, "x.xml", "text/xml", b"<x/>")]))
+        .await
+        .unwrap();
+    // B is not running: the attempts fail and the message waits for a retry.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let record = a.store().get(accepted.key).await.unwrap().unwrap();
+        if record.attempts >= 2 && record.state == State::WaitingRetry {
+            assert!(record.last_error.is_some());
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no retry scheduled: {record:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let b = start(&b_toml).await;
+    let outcome = outcome_of(&mut outcomes, &accepted.message_id, Duration::from_secs(30)).await;
+    assert_eq!(outcome.state, State::Delivered, "{outcome:?}");
+    assert!(outcome.attempts >= 3, "{outcome:?}");
+    let received = b
+        .store()
+        .get_by_message_id(Direction::Inbound, &accepted.message_id)
+        .await
+        .unwrap();
+    assert_eq!(received.map(|r| r.state), Some(State::Received));
+    a.shutdown().await;
+    b.shutdown().await;
+}
