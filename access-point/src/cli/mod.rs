@@ -4,6 +4,8 @@ pub mod init;
 pub mod pmode;
 pub mod lookup;
 pub mod addresses;
+pub mod serve;
+pub mod message;
 
 use clap::{Parser, Subcommand};
 
@@ -27,6 +29,10 @@ pub enum Command {
     Lookup(lookup::LookupArgs),
     /// Query the SDK address book (organisations, functional addresses).
     Addresses(addresses::AddressesArgs),
+    /// Run the access point: the AS4 server (mutual TLS) and the sender, until SIGTERM or SIGINT.
+    Serve(serve::ServeArgs),
+    /// Seal a signed and encrypted AS4 message to a file, or inspect (verify, decrypt) a captured one.
+    Message(message::MessageArgs),
 }
 
 /// Parses the command line and runs the chosen sub-command; returns the process exit code.
@@ -37,5 +43,7 @@ pub fn run() -> std::process::ExitCode {
         Command::Pmode(args) => pmode::run(args),
         Command::Lookup(args) => lookup::run(args),
         Command::Addresses(args) => addresses::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Message(args) => message::run(args),
     }
 }
