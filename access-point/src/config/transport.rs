@@ -3,7 +3,7 @@
 use serde::{Deserialize, Deserializer};
 use std::time::Duration;
 
-/// Smallest header buffer hyper accepts (its own minimum read buffer).
+/// Smallest request-head limit accepted (hyper reads at least this much at once).
 pub const MIN_REQUEST_HEADER_BYTES: u64 = 8192;
 
 /// `[transport]`: every limit and timeout of the AS4 HTTP server and client. Times are milliseconds.

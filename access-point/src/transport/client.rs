@@ -136,6 +136,11 @@ impl OutgoingBody {
         }
     }
 
+    /// No body.
+    pub fn empty() -> OutgoingBody {
+        OutgoingBody::bytes(Bytes::new())
+    }
+
     /// A streamed body; `length`, when known, is sent as Content-Length (and must be exact).
     pub fn stream<S>(stream: S, length: Option<u64>) -> OutgoingBody
     where
@@ -274,21 +279,41 @@ impl As4Client {
         extra_headers: &HeaderMap,
         body: OutgoingBody,
     ) -> Result<ClientResponse, ClientError> {
+        self.request(Method::POST, url, Some(content_type), extra_headers, body)
+            .await
+    }
+
+    /// A GET (e.g. a peer's `/readyz`, or scraping `/metrics` in tests).
+    pub async fn get(&self, url: &str) -> Result<ClientResponse, ClientError> {
+        self.request(Method::GET, url, None, &HeaderMap::new(), OutgoingBody::empty())
+            .await
+    }
+
+    /// Any request; [`As4Client::post`] and [`As4Client::get`] are the usual entry points.
+    pub async fn request(
+        &self,
+        method: Method,
+        url: &str,
+        content_type: Option<&str>,
+        extra_headers: &HeaderMap,
+        body: OutgoingBody,
+    ) -> Result<ClientResponse, ClientError> {
         let (key, uri) = self.parse_url(url)?;
         let mut sender = match self.checkout(&key) {
             Some(s) => s,
             None => self.connect(&key).await?,
         };
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
-        let mut builder = Request::builder().method(Method::POST).uri(path);
+        let mut builder = Request::builder().method(method.clone()).uri(path);
         let host = if (key.https && key.port == 443) || (!key.https && key.port == 80) {
             key.host.clone()
         } else {
             format!("{}:{}", uri.host().unwrap_or(&key.host), key.port)
         };
-        builder = builder
-            .header(header::HOST, host)
-            .header(header::CONTENT_TYPE, content_type);
+        builder = builder.header(header::HOST, host);
+        if let Some(content_type) = content_type {
+            builder = builder.header(header::CONTENT_TYPE, content_type);
+        }
         let mut request = builder
             .body(CountedBody {
                 length: body.length,
@@ -299,7 +324,7 @@ impl As4Client {
         for (name, value) in extra_headers {
             request.headers_mut().append(name, value.clone());
         }
-        if let Some(n) = body.length {
+        if let Some(n) = body.length.filter(|n| *n > 0 || method == Method::POST) {
             request
                 .headers_mut()
                 .insert(header::CONTENT_LENGTH, HeaderValue::from(n));
@@ -307,7 +332,7 @@ impl As4Client {
         let timeout = self.inner.settings.request_timeout;
         let response = match tokio::time::timeout(timeout, sender.send_request(request)).await {
             Err(_) => return Err(ClientError::RequestTimeout(timeout)),
-            Ok(Err(e)) => return Err(classify_hyper_error(&e)),
+            Ok(Err(e)) => return Err(classify_hyper_error(&e, &key.endpoint())),
             Ok(Ok(r)) => r,
         };
         let (parts, body) = response.into_parts();
@@ -405,11 +430,19 @@ impl As4Client {
     }
 }
 
-fn classify_hyper_error(e: &hyper::Error) -> ClientError {
+/// Sorts a hyper error: a TLS alert after the handshake (TLS 1.3 reports a refused client certificate only then)
+/// is a TLS failure, a failing request body source is ours, anything else is the peer's protocol error.
+fn classify_hyper_error(e: &hyper::Error, endpoint: &str) -> ClientError {
     use std::error::Error as _;
     let mut source = e.source();
     while let Some(s) = source {
         if let Some(io) = s.downcast_ref::<io::Error>() {
+            if let Some(tls) = io.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+                return ClientError::TlsHandshake {
+                    endpoint: endpoint.to_string(),
+                    message: tls.to_string(),
+                };
+            }
             if e.is_user() {
                 return ClientError::RequestBody(io.to_string());
             }

@@ -523,7 +523,7 @@ where
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(TransportConfig::ms(limits.header_read_timeout_ms))
-        .max_buf_size(usize::try_from(limits.max_request_header_bytes).unwrap_or(usize::MAX))
+        .max_header_size(usize::try_from(limits.max_request_header_bytes).unwrap_or(usize::MAX))
         .max_headers(usize::try_from(limits.max_request_headers).unwrap_or(usize::MAX))
         .keep_alive(true);
     let service_shared = shared.clone();
