@@ -68,6 +68,16 @@ fn random_block() -> Vec<u8> {
     block
 }
 
+/// User + system CPU seconds of this process (all threads), from /proc/self/stat (Linux, USER_HZ = 100).
+fn process_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15 of the whole line.
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -120,10 +130,12 @@ async fn main() {
     };
 
     let started = Instant::now();
+    let cpu_before = process_cpu_seconds();
     let message = read_message(generator, &content_type, &limits, spool.path())
         .await
         .expect("read failed");
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu = process_cpu_seconds() - cpu_before;
     let part = &message.attachments[0];
     assert_eq!(part.size, attachment_bytes);
     let mb = |bytes: u64| bytes as f64 / 1e6;
@@ -148,6 +160,11 @@ async fn main() {
         "reader throughput:   {:.0} MB/s decoded, {:.0} MB/s on the wire",
         mb(attachment_bytes) / elapsed,
         mb(wire_bytes) / elapsed
+    );
+    println!(
+        "reader CPU time:     {:.2} s user+sys, all threads: {:.0} MB per CPU-second",
+        cpu,
+        mb(attachment_bytes) / cpu
     );
     println!(
         "reference sha256:    {:.0} MB/s (openssl, one thread, in memory)",
