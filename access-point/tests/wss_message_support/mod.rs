@@ -4,15 +4,20 @@
 
 use access_point::ebms::test_support::sample_user_message;
 use access_point::ebms::{EbmsError, UserMessage};
+use access_point::ebms::{EnvelopeBuilder, ErrorCode, Messaging};
+use access_point::mime::{AttachmentSource, MultipartWriter, OutgoingAttachment};
 use access_point::pki::dev::DevPki;
 use access_point::pki::{NodeIdentity, TrustStore};
 use access_point::wss::message::{
     open, seal, OpenError, OpenLimits, OpenParams, OpenedMessage, OutgoingPayload, SealParams, SealedMessage,
 };
+use access_point::wss::sign::{sign_envelope, AttachmentDigest, SigningProfile};
 use std::path::PathBuf;
 
 pub struct World {
     pub dir: tempfile::TempDir,
+    /// The receiver's spool directory: must be empty after every refusal.
+    pub open_dir: tempfile::TempDir,
     pub sender: DevPki,
     pub receiver: DevPki,
     pub receiver_identity: NodeIdentity,
@@ -47,6 +52,7 @@ impl World {
             TrustStore::new(vec![receiver.ca.certificate.clone()]).with_crls(vec![crl_copy(&receiver.crl)]);
         World {
             dir: tempfile::tempdir().unwrap(),
+            open_dir: tempfile::tempdir().unwrap(),
             receiver_identity: identity(&receiver),
             sender_identity: identity(&sender),
             sender,
@@ -126,7 +132,7 @@ impl World {
             our_keys: &self.receiver_identity,
             message_trust: trust,
             limits: &self.limits,
-            spool_dir: self.dir.path(),
+            spool_dir: self.open_dir.path(),
         };
         open(content_type, body, &choose, &params).await
     }
@@ -136,14 +142,98 @@ impl World {
             .await
     }
 
-    /// Files left in the spool directory (payload sources excluded): nothing may remain after a refusal.
+    /// Files left in the receiver's spool directory: nothing may remain after a refusal.
     pub fn spooled_files(&self) -> Vec<PathBuf> {
-        std::fs::read_dir(self.dir.path())
+        std::fs::read_dir(self.open_dir.path())
             .unwrap()
             .map(|e| e.unwrap().path())
-            .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with("payload-"))
             .collect()
     }
+
+    /// Opens under `pmode` and checks the refusal: the expected code, the MessageId known, nothing spooled.
+    pub async fn expect_refusal(
+        &self,
+        pmode: &pmode::PMode,
+        content_type: &str,
+        body: &[u8],
+        code: ErrorCode,
+    ) -> OpenError {
+        self.expect_refusal_with_trust(pmode, content_type, body, code, &self.receiver_trust)
+            .await
+    }
+
+    pub async fn expect_refusal_with_trust(
+        &self,
+        pmode: &pmode::PMode,
+        content_type: &str,
+        body: &[u8],
+        code: ErrorCode,
+        trust: &TrustStore,
+    ) -> OpenError {
+        let err = match self.open_with(pmode, content_type, body, trust).await {
+            Ok(_) => panic!("accepted, expected {code:?}"),
+            Err(e) => e,
+        };
+        assert_eq!(err.code(), code, "{err}");
+        assert!(
+            self.spooled_files().is_empty(),
+            "files left behind: {:?}",
+            self.spooled_files()
+        );
+        err
+    }
+
+    /// Assembles a message by hand from the public building blocks, for senders that do things wrongly:
+    /// `parts` are (content id, wire content type, wire bytes), `digests` what the signature claims.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn assemble(
+        &self,
+        message: UserMessage,
+        digests: &[AttachmentDigest],
+        signer: &access_point::pki::KeyPair,
+        profile: &SigningProfile,
+        encryption_xml: &str,
+        parts: Vec<(String, String, Vec<u8>)>,
+        now: time::OffsetDateTime,
+    ) -> (String, Vec<u8>) {
+        let builder = EnvelopeBuilder::new(Messaging::user(message)).unwrap();
+        let signed = sign_envelope(&builder, digests, signer, profile, encryption_xml, now).unwrap();
+        let writer = MultipartWriter::new();
+        let attachments = parts
+            .into_iter()
+            .map(|(content_id, content_type, bytes)| OutgoingAttachment {
+                content_id,
+                content_type,
+                extra_headers: vec![],
+                source: AttachmentSource::Bytes(bytes.into()),
+            })
+            .collect();
+        let mut out = Vec::new();
+        writer
+            .write_to(signed.xml.into_bytes().into(), attachments, &mut out)
+            .await
+            .unwrap();
+        (writer.content_type(), out)
+    }
+}
+
+/// The SDK P-Mode without encryption (signature only), to reach the signature checks with plaintext parts.
+pub fn sdk_signed_only() -> pmode::PMode {
+    let mut pmode = pmode::builtin::sdk_message();
+    pmode.security.encryption = None;
+    pmode
+}
+
+/// The byte range of attachment `content_id`'s body in a MIME message.
+pub fn part_range(body: &[u8], content_id: &str) -> std::ops::Range<usize> {
+    let header = format!("Content-ID: <{content_id}>");
+    let at = body
+        .windows(header.len())
+        .position(|w| w == header.as_bytes())
+        .expect("part present");
+    let start = at + body[at..].windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let end = start + body[start..].windows(4).position(|w| w == b"\r\n--").unwrap();
+    start..end
 }
 
 pub fn body_of(sealed: &SealedMessage) -> Vec<u8> {
