@@ -1,0 +1,103 @@
+//! Verification details: the signer's certificate may be named by issuer-serial or subject key identifier on input
+//! (resolved against a BinarySecurityToken of the message, never elsewhere); a key that does not fit the P-Mode is
+//! refused when sealing.
+
+mod wss_message_support;
+
+use access_point::ebms::ErrorCode;
+use access_point::wss::xenc::distinguished_name;
+use base64::Engine;
+use wss_message_support::*;
+
+const STR_OPEN: &[u8] = b"<ds:KeyInfo><wsse:SecurityTokenReference";
+
+/// Replaces the signature's SecurityTokenReference (KeyInfo is outside SignedInfo, so the signature still holds).
+fn with_signature_key_info(body: &[u8], replacement: &str) -> Vec<u8> {
+    // The signature's KeyInfo is the last one in the header (the EncryptedKey's comes first when encrypting).
+    let start = body.windows(STR_OPEN.len()).rposition(|w| w == STR_OPEN).unwrap();
+    let end_tag = b"</ds:KeyInfo>";
+    let end = start + body[start..].windows(end_tag.len()).position(|w| w == end_tag).unwrap() + end_tag.len();
+    let mut out = body[..start].to_vec();
+    out.extend_from_slice(format!("<ds:KeyInfo>{replacement}</ds:KeyInfo>").as_bytes());
+    out.extend_from_slice(&body[end..]);
+    out
+}
+
+const WSSE: &str = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd";
+
+#[tokio::test]
+async fn issuer_serial_and_ski_references_resolve_against_the_message_token() {
+    let world = World::new();
+    let pmode = sdk_signed_only();
+    let sealed = world
+        .seal_with(&pmode, &world.payloads(&[b"x"]), &world.sender.message, None)
+        .await;
+    let body = body_of(&sealed);
+    let cert = &world.sender.message.certificate;
+
+    let issuer_serial = format!(
+        "<wsse:SecurityTokenReference xmlns:wsse=\"{WSSE}\"><ds:X509Data><ds:X509IssuerSerial><ds:X509IssuerName>{}</ds:X509IssuerName><ds:X509SerialNumber>{}</ds:X509SerialNumber></ds:X509IssuerSerial></ds:X509Data></wsse:SecurityTokenReference>",
+        distinguished_name(cert.issuer_name()),
+        cert.serial_number().to_bn().unwrap().to_dec_str().unwrap()
+    );
+    let by_issuer_serial = with_signature_key_info(&body, &issuer_serial);
+    world
+        .open_with(&pmode, &sealed.content_type, &by_issuer_serial, &world.receiver_trust)
+        .await
+        .unwrap();
+
+    let ski = |bytes: &[u8]| {
+        format!(
+            "<wsse:SecurityTokenReference xmlns:wsse=\"{WSSE}\"><wsse:KeyIdentifier EncodingType=\"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary\" ValueType=\"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509SubjectKeyIdentifier\">{}</wsse:KeyIdentifier></wsse:SecurityTokenReference>",
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        )
+    };
+    let own_ski = cert.subject_key_id().unwrap().as_slice().to_vec();
+    let by_ski = with_signature_key_info(&body, &ski(&own_ski));
+    world
+        .open_with(&pmode, &sealed.content_type, &by_ski, &world.receiver_trust)
+        .await
+        .unwrap();
+
+    // An SKI naming no token of the message: refused, nothing looked up elsewhere.
+    let mut other = own_ski.clone();
+    other[0] ^= 0xff;
+    let unresolved = with_signature_key_info(&body, &ski(&other));
+    world
+        .expect_refusal(
+            &pmode,
+            &sealed.content_type,
+            &unresolved,
+            ErrorCode::FailedAuthentication,
+        )
+        .await;
+    // No KeyInfo reference at all.
+    let none = with_signature_key_info(&body, "");
+    world
+        .expect_refusal(&pmode, &sealed.content_type, &none, ErrorCode::FailedAuthentication)
+        .await;
+}
+
+#[tokio::test]
+async fn a_key_that_does_not_fit_the_pmode_is_refused_when_sealing() {
+    let world = World::new();
+    let params = access_point::wss::message::SealParams {
+        pmode: &pmode::builtin::sdk_message(),
+        signer: &world.sender.ed25519,
+        receiver_encryption_cert: Some(&world.receiver.message.certificate),
+        spool_dir: world.dir.path(),
+    };
+    let err = access_point::wss::message::seal(&world.message(), &world.payloads(&[b"x"]), &params)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("does not fit"), "{err}");
+    // The P-Mode requires encryption: no receiver certificate is an error, not a plaintext message.
+    let params = access_point::wss::message::SealParams {
+        receiver_encryption_cert: None,
+        signer: &world.sender.message,
+        ..params
+    };
+    assert!(access_point::wss::message::seal(&world.message(), &[], &params)
+        .await
+        .is_err());
+}
