@@ -7,6 +7,7 @@ APT_PACKAGES=(
   "xmlsec1=1.2.37-2"
   "libxml-security-java=2.1.7-3+deb12u1"
   "strace=6.1-0.1"  # store_syscalls: checks the fsyncs before each acknowledgement
+  "openjdk-17-jdk-headless=17.0.15+6-1~deb12u1"  # javac for the Santuario verifier (tests/interop_support/santuario)
 )
 PIP_PACKAGES=(
   "lxml==6.1.3"
@@ -31,3 +32,22 @@ else
   echo "install-test-deps: not root or no apt-get; install ${APT_PACKAGES[*]} yourself" >&2
 fi
 python3 -m pip install --quiet --disable-pip-version-check "${PIP_PACKAGES[@]}"
+
+# PyPI `as4` 0.2.0 (Peppol-profile AS4 peer, tests/interop_as4.rs) requires cryptography<47, which conflicts with
+# the cryptography pin above, so it gets its own virtual environment (override with SDK_AP_AS4_PYTHON=...).
+AS4_VENV=${SDK_AP_AS4_VENV:-/opt/sdk-ap-as4-venv}
+AS4_PIP_PACKAGES=(
+  "as4==0.2.0"
+  "cryptography==46.0.7"
+  "lxml==6.1.3"
+  "pydantic==2.14.4"
+  "pydantic_core==2.50.5"
+  "urllib3==2.8.0"
+  "annotated-types==0.8.0"
+  "typing-inspection==0.4.5"
+  "typing_extensions==4.16.0"
+  "cffi==2.1.1"
+  "pycparser==3.12"
+)
+[ -x "$AS4_VENV/bin/python" ] || python3 -m venv "$AS4_VENV"
+"$AS4_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${AS4_PIP_PACKAGES[@]}"
