@@ -7,7 +7,7 @@ APT_PACKAGES=(
   "xmlsec1=1.2.37-2"
   "libxml-security-java=2.1.7-3+deb12u1"
   "strace=6.1-0.1"  # store_syscalls: checks the fsyncs before each acknowledgement
-  "openjdk-17-jdk-headless=17.0.15+6-1~deb12u1"  # javac for the Santuario verifier (tests/interop_support/santuario)
+  "openjdk-17-jdk-headless=17.0.19+10-1~deb12u2"  # javac for the Santuario verifier (tests/interop_support/santuario)
 )
 PIP_PACKAGES=(
   "lxml==6.1.3"
