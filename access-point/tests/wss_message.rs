@@ -85,3 +85,37 @@ async fn a_message_signed_for_the_sdk_profile_is_refused_under_2_0() {
     assert_eq!(err.code(), ErrorCode::PolicyNoncompliance, "{err}");
     assert_eq!(err.message_id.as_deref(), Some(sealed.message_id.as_str()));
 }
+
+/// Writes the seed corpus of the `wss_verify` fuzz target (signed envelopes of each kind):
+/// `WSS_WRITE_SEEDS=1 cargo test -p access-point --test wss_message write_fuzz_seeds -- --ignored`.
+#[tokio::test]
+#[ignore]
+async fn write_fuzz_seeds() {
+    let world = World::new();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/wss_verify");
+    std::fs::create_dir_all(&dir).unwrap();
+    let root_of = |body: &[u8]| {
+        let start = body.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let end = start + body[start..].windows(4).position(|w| w == b"\r\n--").unwrap();
+        body[start..end].to_vec()
+    };
+    let encrypted = world.seal_sdk(&world.payloads(&[b"a", b"b"])).await;
+    std::fs::write(dir.join("seed-sdk-encrypted.xml"), root_of(&body_of(&encrypted))).unwrap();
+    let signed = world
+        .seal_with(
+            &sdk_signed_only(),
+            &world.payloads(&[b"a"]),
+            &world.sender.message,
+            None,
+        )
+        .await;
+    std::fs::write(dir.join("seed-sdk-signed.xml"), root_of(&body_of(&signed))).unwrap();
+    let opened = world
+        .open_sdk(&encrypted.content_type, &body_of(&encrypted))
+        .await
+        .unwrap();
+    let receipt =
+        access_point::wss::message::build_receipt(&opened, &world.receiver.message, &pmode::builtin::sdk_message())
+            .unwrap();
+    std::fs::write(dir.join("seed-receipt.xml"), &receipt.body).unwrap();
+}
