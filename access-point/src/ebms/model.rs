@@ -619,3 +619,76 @@ pub(crate) fn check_token(field: &'static str, value: &str) -> Result<(), ModelE
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ebms::test_support::sample_user_message;
+
+    #[test]
+    fn constructors_refuse_invalid_values() {
+        assert_eq!(Messaging::new(None, Vec::new()), Err(ModelError::NoMessageUnit));
+        assert_eq!(
+            PartyId::new("AP0001", None),
+            Err(ModelError::PartyIdNotUri("AP0001".into()))
+        );
+        assert!(PartyId::new("urn:x:AP0001", None).is_ok());
+        assert!(matches!(
+            PartyId::typed(" AP", "t"),
+            Err(ModelError::SurroundingWhitespace { .. })
+        ));
+        assert_eq!(PartyId::typed("", "t"), Err(ModelError::Empty("PartyId")));
+        assert_eq!(
+            Service::new("noprocess", None),
+            Err(ModelError::ServiceNotUri("noprocess".into()))
+        );
+        assert_eq!(NonEmpty::<u8>::from_vec(Vec::new()), None);
+        let mut list = NonEmpty::new(1);
+        list.push(2);
+        assert_eq!(list.iter().copied().collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!((list.len(), list.into_vec()), (2, vec![1, 2]));
+    }
+
+    #[test]
+    fn test_service_and_mpc() {
+        assert!(Service::test().is_test_service());
+        assert!(is_test_service(ns::TEST_SERVICE, None));
+        assert!(!is_test_service(ns::TEST_SERVICE, Some("t")));
+        let mut user = sample_user_message(0);
+        assert!(!user.is_test_message());
+        assert_eq!(user.effective_mpc(), ns::DEFAULT_MPC);
+        user.collaboration_info.service = Service::test();
+        user.collaboration_info.action = ns::TEST_ACTION.into();
+        assert!(user.is_test_message());
+    }
+
+    #[test]
+    fn as4_profile_wants_one_party_id() {
+        let mut user = sample_user_message(0);
+        assert!(user.check_as4_profile().is_ok());
+        user.party_info
+            .to
+            .party_ids
+            .push(PartyId::typed("AP0003", "t").unwrap());
+        let err = user.check_as4_profile().unwrap_err();
+        assert_eq!(err.code, ErrorCode::ValueInconsistent);
+        assert_eq!(
+            err.ref_to_message_in_error.as_deref(),
+            Some(user.message_info.message_id.as_str())
+        );
+        assert!(user.party_info.to.single_party_id().is_none());
+    }
+
+    #[test]
+    fn signal_errors_from_ebms_errors() {
+        let e = EbmsError::new(ErrorCode::DecompressionFailure, "bomb").with_ref_to_message("a@b");
+        let s = SignalError::from(&e);
+        assert_eq!(s.error_code.as_str(), "EBMS:0303");
+        assert_eq!(s.known_category(), Some(Category::Communication));
+        assert_eq!(s.short_description.as_deref(), Some("DecompressionFailure"));
+        assert_eq!(s.ref_to_message_in_error.as_deref(), Some("a@b"));
+        assert_eq!(SignalErrorCode::parse("X:1"), SignalErrorCode::Other("X:1".into()));
+        assert_eq!(PartRef::Body.href(), None);
+        assert_eq!(PartRef::Cid("a".into()).href().as_deref(), Some("cid:a"));
+    }
+}
