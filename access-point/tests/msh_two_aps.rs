@@ -66,10 +66,10 @@ fn quick_retry_pmodes() -> PModeSet {
 async fn start(config: &Path) -> Node {
     let options = NodeOptions {
         pmodes: Some(quick_retry_pmodes()),
-        sender: SenderSettings {
+        sender: Some(SenderSettings {
             idle_poll: Duration::from_millis(200),
             ..SenderSettings::default()
-        },
+        }),
         ..NodeOptions::default()
     };
     Node::start(Config::load(config).unwrap(), options).await.unwrap()

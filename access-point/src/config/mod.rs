@@ -7,9 +7,11 @@
 
 pub mod link;
 mod locate;
+mod sender;
 mod transport;
 mod validate;
 
+pub use sender::SenderConfig;
 pub use transport::TransportConfig;
 pub use validate::PeerCertificates;
 
@@ -81,6 +83,8 @@ pub struct Config {
     pub api: ApiConfig,
     /// `[transport]`: HTTP server and client limits and timeouts.
     pub transport: TransportConfig,
+    /// `[sender]`: the MSH sender task (in-flight bound, attempt timeout).
+    pub sender: SenderConfig,
     /// Static peer table (`[[peers]]`), used until (and beside) dynamic discovery.
     pub peers: Vec<PeerConfig>,
     lines: SettingLines,
@@ -335,6 +339,8 @@ struct RawConfig {
     #[serde(default)]
     transport: TransportConfig,
     #[serde(default)]
+    sender: SenderConfig,
+    #[serde(default)]
     peers: Vec<PeerConfig>,
 }
 
@@ -379,6 +385,7 @@ impl Config {
             limits: raw.limits,
             api: raw.api,
             transport: raw.transport,
+            sender: raw.sender,
             peers: raw.peers,
             lines,
         };

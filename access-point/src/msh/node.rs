@@ -44,7 +44,8 @@ pub(crate) struct NodeShared {
 /// Choices made in code rather than in the configuration file (tests, tools, a future discovery resolver).
 #[derive(Clone, Default)]
 pub struct NodeOptions {
-    pub sender: SenderSettings,
+    /// Replaces `[sender]` of the configuration.
+    pub sender: Option<SenderSettings>,
     /// Replaces the P-Modes of the configuration (`[pmodes]`).
     pub pmodes: Option<PModeSet>,
     /// Replaces the static `[[peers]]` resolver.
@@ -163,6 +164,9 @@ impl Node {
                 "store recovered"
             );
         }
+        let sender_settings = options
+            .sender
+            .unwrap_or_else(|| SenderSettings::from_config(&config.sender));
         let domain = config.node.party_id.to_ascii_lowercase();
         let ids = MessageIdGenerator::new(&domain)
             .or_else(|_| MessageIdGenerator::new("sdk-ap.invalid"))
@@ -197,7 +201,7 @@ impl Node {
         let sender = Arc::new(Sender {
             store: store.clone(),
             deliverer,
-            settings: options.sender,
+            settings: sender_settings,
             wake: wake.clone(),
             outcomes: outcomes.clone(),
         });

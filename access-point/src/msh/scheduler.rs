@@ -43,6 +43,17 @@ impl Default for SenderSettings {
     }
 }
 
+impl SenderSettings {
+    /// From `[sender]` in the configuration.
+    pub fn from_config(config: &crate::config::SenderConfig) -> SenderSettings {
+        SenderSettings {
+            max_in_flight: usize::try_from(config.max_in_flight).unwrap_or(usize::MAX),
+            attempt_timeout: config.attempt_timeout(),
+            idle_poll: config.idle_poll(),
+        }
+    }
+}
+
 /// Makes one send attempt for a claimed message (the real one builds, seals, POSTs and verifies; tests fake it).
 pub trait Deliverer: Send + Sync {
     fn attempt<'a>(&'a self, record: &'a MessageRecord) -> crate::store::BoxFuture<'a, AttemptResult>;

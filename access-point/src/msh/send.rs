@@ -126,14 +126,19 @@ impl As4Deliverer {
         let content_type = response.content_type().unwrap_or("").to_string();
         let body = match response.bytes().await {
             Ok(b) => b,
-            Err(e) if e.is_retryable() => return retry(format!("reading the response: {e}")),
             Err(e) => return retry(format!("reading the response: {e}")),
         };
         if let Some(m) = &shared.metrics {
             m.send_latency.observe_duration(started.elapsed());
         }
+        // A 4xx other than 408/429 without a valid signal is the peer refusing the request itself (wrong path,
+        // forbidden): resending the same request cannot help.
+        let refused_by_http = status.is_client_error()
+            && status != http::StatusCode::REQUEST_TIMEOUT
+            && status != http::StatusCode::TOO_MANY_REQUESTS;
+        let no_receipt = |why: String| if refused_by_http { final_(why) } else { retry(why) };
         if body.is_empty() {
-            return retry(format!("HTTP {status} without a receipt"));
+            return no_receipt(format!("HTTP {status} without a receipt"));
         }
         let verified = wss_message::verify_receipt(
             &content_type,
@@ -164,7 +169,7 @@ impl As4Deliverer {
                     .collect(),
                 signal: body.to_vec(),
             },
-            Err(e) => retry(format!("HTTP {status}: no valid receipt: {}", e.error)),
+            Err(e) => no_receipt(format!("HTTP {status}: no valid receipt: {}", e.error)),
         }
     }
 }

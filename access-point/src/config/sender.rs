@@ -1,0 +1,77 @@
+//! `[sender]`: the sender task of the MSH (owned by the `msh` module).
+
+use serde::{Deserialize, Deserializer};
+use std::time::Duration;
+
+/// `[sender]`: how outbound messages are sent. Times are milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SenderConfig {
+    /// Most send attempts in flight at once (each holds one outbound connection and its sealed body on disk).
+    #[serde(deserialize_with = "positive")]
+    pub max_in_flight: u64,
+    /// An attempt running longer is abandoned and retried by the P-Mode's policy. Keep it below the store's send
+    /// lease (300 s), so no second attempt starts while the first still runs.
+    #[serde(deserialize_with = "positive")]
+    pub attempt_timeout_ms: u64,
+    /// Longest sleep of the sender when nothing is scheduled (submissions and the retry schedule wake it anyway).
+    #[serde(deserialize_with = "positive")]
+    pub idle_poll_ms: u64,
+}
+
+impl Default for SenderConfig {
+    fn default() -> Self {
+        SenderConfig {
+            max_in_flight: 16,
+            attempt_timeout_ms: 240_000,
+            idle_poll_ms: 5_000,
+        }
+    }
+}
+
+impl SenderConfig {
+    pub fn attempt_timeout(&self) -> Duration {
+        Duration::from_millis(self.attempt_timeout_ms)
+    }
+
+    pub fn idle_poll(&self) -> Duration {
+        Duration::from_millis(self.idle_poll_ms)
+    }
+}
+
+fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    use serde::de::Error as _;
+    let v = i64::deserialize(d)?;
+    if v <= 0 {
+        return Err(D::Error::custom(format!("must be a positive number, got {v}")));
+    }
+    Ok(v as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use std::path::Path;
+
+    const BASE: &str = "[node]\nparty_id = \"AP0001-DEV\"\n[keys.message]\nkey = \"k\"\ncert = \"c\"\n";
+
+    #[test]
+    fn defaults_and_overrides() {
+        let config = Config::from_toml(BASE, Path::new("x.toml")).unwrap();
+        assert_eq!(config.sender.max_in_flight, 16);
+        let text = format!("{BASE}[sender]\nmax_in_flight = 4\nattempt_timeout_ms = 1000\n");
+        let config = Config::from_toml(&text, Path::new("x.toml")).unwrap();
+        assert_eq!(config.sender.max_in_flight, 4);
+        assert_eq!(config.sender.attempt_timeout().as_millis(), 1000);
+        assert_eq!(config.sender.idle_poll_ms, 5_000);
+    }
+
+    #[test]
+    fn zero_and_unknown_settings_are_refused_with_their_name() {
+        let text = format!("{BASE}[sender]\nmax_in_flight = 0\n");
+        let err = Config::from_toml(&text, Path::new("x.toml")).unwrap_err().to_string();
+        assert!(err.contains("max_in_flight") && err.contains("positive"), "{err}");
+        let text = format!("{BASE}[sender]\nmax_inflight = 3\n");
+        assert!(Config::from_toml(&text, Path::new("x.toml")).is_err());
+    }
+}
