@@ -439,8 +439,9 @@ pub enum EbmsParseError {
     /// More than one `wsse:Security` header is targeted at this node.
     #[error("more than one wsse:Security header is targeted at this MSH")]
     DuplicateSecurityHeader,
-    /// Two elements carry the same `wsu:Id`, which would let a signature reference resolve to a decoy.
-    #[error("the wsu:Id {0:?} appears on more than one element")]
+    /// Two elements carry the same identifier (`wsu:Id`, `Id`, `ID` or `xml:id`), which would let a signature
+    /// reference resolve to a decoy.
+    #[error("the identifier {0:?} (wsu:Id, Id or xml:id) appears on more than one element")]
     DuplicateWsuId(String),
     /// A header block with `mustUnderstand="true"` that this MSH does not process.
     #[error("header block {0} is marked mustUnderstand but is not understood")]

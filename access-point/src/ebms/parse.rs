@@ -307,12 +307,22 @@ fn header_blocks(doc: &Document, header: NodeId) -> Result<(NodeId, Option<NodeI
     Ok((messaging, security))
 }
 
+/// Identifier attributes a signature reference (`URI="#x"`) may resolve to: `wsu:Id`, the unqualified `Id`/`ID` of
+/// XML-DSig and XML-Enc elements, and `xml:id`. One value on two elements (even across these kinds) could make a
+/// reference resolve to a decoy, so every value must be unique in the document.
 fn check_unique_wsu_ids(doc: &Document) -> Result<()> {
     let mut seen = std::collections::HashSet::new();
     for node in doc.all_nodes() {
-        if let Some(id) = doc.attribute(node, Some(ns::WSU), "Id") {
-            if !seen.insert(id) {
-                return Err(EbmsParseError::DuplicateWsuId(id.to_string()));
+        let Some(element) = doc.element(node) else { continue };
+        for attribute in &element.attributes {
+            let is_id = match attribute.namespace.as_deref() {
+                Some(ns::WSU) => attribute.name.local == "Id",
+                Some(ns::XML) => attribute.name.local == "id",
+                None => matches!(attribute.name.local.as_str(), "Id" | "ID"),
+                Some(_) => false,
+            };
+            if is_id && !seen.insert(attribute.value.as_str()) {
+                return Err(EbmsParseError::DuplicateWsuId(attribute.value.clone()));
             }
         }
     }
