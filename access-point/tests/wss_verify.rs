@@ -101,3 +101,45 @@ async fn a_key_that_does_not_fit_the_pmode_is_refused_when_sealing() {
         .await
         .is_err());
 }
+
+#[tokio::test]
+async fn references_with_an_inclusive_namespaces_prefix_list_verify() {
+    // As WSS4J (Domibus) writes them: exc-c14n with PrefixList="env eb".
+    let world = World::new();
+    let pmode = sdk_signed_only();
+    let mut profile = access_point::wss::sign::SigningProfile::from_pmode(&pmode).unwrap();
+    profile.inclusive_prefixes = vec!["env".into(), "eb".into()];
+    let (ct, body) = world
+        .assemble(
+            world.message(),
+            &[],
+            &world.sender.message,
+            &profile,
+            "",
+            vec![],
+            time::OffsetDateTime::now_utc(),
+        )
+        .await;
+    assert!(String::from_utf8_lossy(&body).contains("PrefixList=\"env eb\""));
+    world
+        .open_with(&pmode, &ct, &body, &world.receiver_trust)
+        .await
+        .unwrap();
+    // Any other transform on a same-document reference is refused.
+    let inclusive = replace_once(
+        &body,
+        b"<ds:Transform Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\">",
+        b"<ds:Transform Algorithm=\"http://www.w3.org/TR/2001/REC-xml-c14n-20010315\">",
+    );
+    let err = world
+        .open_with(&pmode, &ct, &inclusive, &world.receiver_trust)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err.code(),
+            ErrorCode::PolicyNoncompliance | ErrorCode::FailedAuthentication
+        ),
+        "{err}"
+    );
+}

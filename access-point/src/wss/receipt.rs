@@ -128,6 +128,7 @@ pub fn build_error_signal(error: &EbmsError, ref_to: Option<&str>, signer: &KeyP
         signature_method: xmldsig::signature_method_for_key(&signer.key).map_err(SignError::from)?,
         digest_method: DigestMethod::Sha256,
         timestamp_ttl: DEFAULT_TIMESTAMP_TTL,
+        inclusive_prefixes: Vec::new(),
     };
     sign_signal(Messaging::signal(signal), signer, &profile)
 }

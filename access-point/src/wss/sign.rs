@@ -27,6 +27,9 @@ pub struct SigningProfile {
     pub digest_method: DigestMethod,
     /// Expires − Created of the `wsu:Timestamp`.
     pub timestamp_ttl: Duration,
+    /// InclusiveNamespaces PrefixList of the exc-c14n reference transforms (empty: none). WSS4J-based peers
+    /// (Domibus) write one, e.g. `["env"]`; both forms verify everywhere.
+    pub inclusive_prefixes: Vec<String>,
 }
 
 /// Why a message could not be signed (a local problem: configuration, keys, or the message itself).
@@ -61,6 +64,7 @@ impl SigningProfile {
             signature_method,
             digest_method,
             timestamp_ttl: DEFAULT_TIMESTAMP_TTL,
+            inclusive_prefixes: Vec::new(),
         })
     }
 }
@@ -128,7 +132,11 @@ pub fn sign_envelope(
         resolver: None,
         signature: None,
     };
-    let exc = || vec![Transform::Canonicalize(C14nMode::exclusive())];
+    let exc = || {
+        vec![Transform::Canonicalize(C14nMode::Exclusive {
+            inclusive_prefixes: profile.inclusive_prefixes.clone(),
+        })]
+    };
     let mut references = Vec::with_capacity(2 + attachments.len());
     for id in [builder.messaging_wsu_id().as_str(), builder.body_wsu_id().as_str()] {
         let (reference, _) = build_reference(&doc, &format!("#{id}"), exc(), profile.digest_method, &ctx)?;
