@@ -97,3 +97,29 @@ fn header_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     }
     Ok(v)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Wrapper {
+        #[serde(default)]
+        transport: TransportConfig,
+    }
+
+    #[test]
+    fn defaults_apply_and_settings_are_checked() {
+        let w: Wrapper = toml::from_str("").unwrap();
+        assert_eq!(w.transport, TransportConfig::default());
+        let w: Wrapper = toml::from_str("[transport]\nheader_read_timeout_ms = 250\n").unwrap();
+        assert_eq!(w.transport.header_read_timeout_ms, 250);
+        assert_eq!(w.transport.max_connections, 256);
+        let e = toml::from_str::<Wrapper>("[transport]\nmax_request_header_bytes = 1024\n").unwrap_err();
+        assert!(e.to_string().contains("at least 8192"), "{e}");
+        let e = toml::from_str::<Wrapper>("[transport]\nmax_connections = 0\n").unwrap_err();
+        assert!(e.to_string().contains("positive"), "{e}");
+        let e = toml::from_str::<Wrapper>("[transport]\nmax_conections = 5\n").unwrap_err();
+        assert!(e.to_string().contains("unknown field"), "{e}");
+    }
+}
