@@ -116,6 +116,7 @@ async fn start(scripts: Vec<(&str, Vec<AttemptResult>)>, policy: Option<RetryPol
         },
         wake: Arc::new(Notify::new()),
         outcomes: tx,
+        metrics: None,
     });
     let stop = CancellationToken::new();
     let task = tokio::spawn(sender.run(stop.clone()));

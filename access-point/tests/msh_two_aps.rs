@@ -130,9 +130,29 @@ async fn outcome_of(outcomes: &mut broadcast::Receiver<Outcome>, message_id: &st
 
 const SERVED: &str = "0203:ap0002-dev.example";
 
-/// Seals one SDK message as A would and POSTs the same body to B twice; returns both response bodies.
-async fn post_twice(dir: &Path, a_toml: &Path, b: &Node, message_id: &str) -> (Vec<u8>, Vec<u8>) {
+/// An SDK UserMessage from A to B with this MessageId.
+fn sdk_user_message(message_id: &str) -> access_point::ebms::UserMessage {
     use access_point::ebms::{MessageId, Property};
+    let mut user = access_point::ebms::test_support::sample_user_message(0);
+    user.message_info.message_id = MessageId::parse(message_id).unwrap();
+    user.collaboration_info.agreement_ref = None;
+    user.message_properties = vec![
+        Property::typed("originalSender", "iso6523-actorid-upis", "0203:ap0001-dev.example"),
+        Property::typed("finalRecipient", "iso6523-actorid-upis", SERVED),
+    ];
+    user
+}
+
+/// Seals an SDK message with `signer` (A's message key unless given) and POSTs the same body to B `times` times
+/// over A's TLS identity; returns the response bodies.
+async fn post_sealed(
+    dir: &Path,
+    a_toml: &Path,
+    b: &Node,
+    message_id: &str,
+    signer: Option<&access_point::pki::KeyPair>,
+    times: usize,
+) -> Vec<Vec<u8>> {
     use access_point::transport::{As4Client, OutgoingBody};
     use access_point::wss::message::{seal, SealParams};
     let config = Config::load(a_toml).unwrap();
@@ -142,23 +162,16 @@ async fn post_twice(dir: &Path, a_toml: &Path, b: &Node, message_id: &str) -> (V
     let b_cert = access_point::pki::load_certificate(&b.config().keys.message.cert).unwrap();
     let pmodes = quick_retry_pmodes();
     let pmode = pmodes.get(pmode::builtin::SDK_MESSAGE_ID).unwrap();
-    let mut user = access_point::ebms::test_support::sample_user_message(0);
-    user.message_info.message_id = MessageId::parse(message_id).unwrap();
-    user.collaboration_info.agreement_ref = None;
-    user.message_properties = vec![
-        Property::typed("originalSender", "iso6523-actorid-upis", "0203:ap0001-dev.example"),
-        Property::typed("finalRecipient", "iso6523-actorid-upis", SERVED),
-    ];
     let params = SealParams {
         pmode,
-        signer: &identity.message,
+        signer: signer.unwrap_or(&identity.message),
         receiver_encryption_cert: Some(&b_cert),
         spool_dir: dir,
     };
-    let sealed = seal(&user, &[], &params).await.unwrap();
+    let sealed = seal(&sdk_user_message(message_id), &[], &params).await.unwrap();
     let url = b.config().server.endpoint_url();
     let mut bodies = Vec::new();
-    for _ in 0..2 {
+    for _ in 0..times {
         let file = tokio::fs::File::from_std(sealed.body.reopen().unwrap());
         let response = client
             .post(
@@ -172,7 +185,7 @@ async fn post_twice(dir: &Path, a_toml: &Path, b: &Node, message_id: &str) -> (V
         assert!(response.status.is_success(), "{}", response.status);
         bodies.push(response.bytes().await.unwrap().to_vec());
     }
-    (bodies.remove(0), bodies.remove(0))
+    bodies
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -235,7 +248,8 @@ async fn two_aps_deliver_exactly_once() {
 
     // The same sealed body POSTed twice: the same receipt bytes both times, stored once.
     let duplicate_id = format!("{}@test.example", uuid::Uuid::new_v4());
-    let (first, second) = post_twice(tmp.path(), &a_toml, &b, &duplicate_id).await;
+    let mut bodies = post_sealed(tmp.path(), &a_toml, &b, &duplicate_id, None, 2).await;
+    let (first, second) = (bodies.remove(0), bodies.remove(0));
     assert!(!first.is_empty());
     assert_eq!(first, second, "a duplicate gets the very same receipt");
     let stored = b
@@ -247,6 +261,20 @@ async fn two_aps_deliver_exactly_once() {
     let receipts = b.store().evidence(stored.key).await.unwrap();
     assert_eq!(receipts.len(), 1);
     assert_eq!(receipts[0].bytes, first);
+    assert_eq!(b.metrics().messages_in.with(&["duplicate"]).get(), 1);
+
+    // A message signed with a key B does not trust (same CN, another CA): a signed EBMS:0101, nothing stored.
+    let forged_id = format!("{}@test.example", uuid::Uuid::new_v4());
+    let stranger = access_point::pki::dev::DevPki::throwaway("AP0001-DEV").unwrap();
+    let answer = post_sealed(tmp.path(), &a_toml, &b, &forged_id, Some(&stranger.message), 1).await;
+    let answer = String::from_utf8(answer[0].clone()).unwrap();
+    assert!(answer.contains("EBMS:0101") && answer.contains("Signature"), "{answer}");
+    assert!(b
+        .store()
+        .get_by_message_id(Direction::Inbound, &forged_id)
+        .await
+        .unwrap()
+        .is_none());
 
     // The ebMS test service: a receipt, but nothing stored at B.
     let test = Submission {
@@ -278,6 +306,8 @@ async fn two_aps_deliver_exactly_once() {
     );
     let evidence = a.store().evidence(refused.key).await.unwrap();
     assert_eq!(evidence[0].kind, EvidenceKind::ErrorSignal);
+    assert_eq!(b.metrics().messages_in.with(&["error"]).get(), 2);
+    assert_eq!(a.metrics().messages_out.with(&["failed"]).get(), 1);
     assert!(b
         .store()
         .get_by_message_id(Direction::Inbound, &refused.message_id)

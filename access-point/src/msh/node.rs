@@ -19,7 +19,7 @@ use super::submit::{self, Accepted, Submission, SubmitError};
 use crate::config::{Config, ConfigError};
 use crate::ebms::MessageIdGenerator;
 use crate::pki::{NodeIdentity, TrustStore};
-use crate::store::{RecoveryReport, SledStore, State, Store, StoreError, StoreSettings};
+use crate::store::{RecoveryReport, SledStore, Store, StoreError, StoreSettings};
 use crate::transport::{serve, ApMetrics, As4Client, Readiness, RunningServer, ServerSettings, ShutdownReport};
 use crate::wss::message::OpenLimits;
 
@@ -204,10 +204,10 @@ impl Node {
             settings: sender_settings,
             wake: wake.clone(),
             outcomes: outcomes.clone(),
+            metrics: Some(metrics.clone()),
         });
         let sender_stop = CancellationToken::new();
         let sender_task = tokio::spawn(sender.run(sender_stop.clone()));
-        spawn_outcome_metrics(outcomes.subscribe(), metrics.clone());
         readiness.set(true);
         Ok(Node {
             shared,
@@ -306,23 +306,4 @@ fn clear_spool(dir: &std::path::Path) {
             let _ = std::fs::remove_file(entry.path());
         }
     }
-}
-
-fn spawn_outcome_metrics(mut outcomes: broadcast::Receiver<Outcome>, metrics: Arc<ApMetrics>) {
-    tokio::spawn(async move {
-        loop {
-            match outcomes.recv().await {
-                Ok(o) => {
-                    let label = if o.state == State::Delivered {
-                        crate::transport::metrics::outcome::DELIVERED
-                    } else {
-                        crate::transport::metrics::outcome::FAILED
-                    };
-                    metrics.messages_out.with(&[label]).inc();
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => break,
-            }
-        }
-    });
 }

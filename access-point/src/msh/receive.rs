@@ -47,6 +47,8 @@ enum Answer {
     Receipt {
         content_type: String,
         body: Vec<u8>,
+        /// A re-sent message answered with the stored receipt.
+        duplicate: bool,
     },
     Refused(EbmsError),
 }
@@ -64,8 +66,16 @@ impl Receiver {
             Some(ct) => self.receive_message(&ct, request.body.into_async_read(), &peer).await,
         };
         let shared = &self.shared;
+        if let Some(m) = &shared.metrics {
+            let label = match &answer {
+                Answer::Receipt { duplicate: true, .. } => crate::transport::metrics::outcome::DUPLICATE,
+                Answer::Receipt { .. } => crate::transport::metrics::outcome::DELIVERED,
+                Answer::Refused(_) => crate::transport::metrics::outcome::ERROR,
+            };
+            m.messages_in.with(&[label]).inc();
+        }
         match answer {
-            Answer::Receipt { content_type, body } => {
+            Answer::Receipt { content_type, body, .. } => {
                 tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "receipt returned");
                 As4Response::bytes(StatusCode::OK, &content_type, body)
             }
@@ -122,6 +132,7 @@ impl Receiver {
             return Answer::Receipt {
                 content_type: receipt.content_type,
                 body: receipt.body,
+                duplicate: false,
             };
         }
         match self.store_message(&opened, receipt.body.clone()).await {
@@ -130,6 +141,7 @@ impl Receiver {
                 Answer::Receipt {
                     content_type: receipt.content_type,
                     body: receipt.body,
+                    duplicate: false,
                 }
             }
             Ok(Stored::Duplicate { key, receipt: stored }) => {
@@ -139,10 +151,12 @@ impl Receiver {
                     Some(body) => Answer::Receipt {
                         content_type: SIGNAL_CONTENT_TYPE.to_string(),
                         body,
+                        duplicate: true,
                     },
                     None => Answer::Receipt {
                         content_type: receipt.content_type,
                         body: receipt.body,
+                        duplicate: true,
                     },
                 }
             }

@@ -117,6 +117,8 @@ pub struct Sender {
     /// Notified by submissions so a new message goes out without waiting for the poll.
     pub wake: Arc<Notify>,
     pub outcomes: broadcast::Sender<Outcome>,
+    /// Counts outcomes, retries and submit-to-delivered latency when set.
+    pub metrics: Option<Arc<crate::transport::ApMetrics>>,
 }
 
 impl Sender {
@@ -219,6 +221,21 @@ impl Sender {
                 attempts = stored.attempts, reason = %error, "failed"),
             _ => tracing::info!(key = %record.key, message_id = %record.meta.message_id, attempts = stored.attempts,
                 next_attempt_at = ?stored.next_attempt_at.map(|t| t.to_rfc3339()), reason = %error, "will retry"),
+        }
+        if let Some(m) = &self.metrics {
+            use crate::transport::metrics::outcome;
+            match to {
+                State::Delivered => {
+                    m.messages_out.with(&[outcome::DELIVERED]).inc();
+                    let waited = Timestamp::now().0.saturating_sub(stored.created_at.0);
+                    m.delivery_latency.observe_duration(Duration::from_millis(waited));
+                }
+                State::Failed => m.messages_out.with(&[outcome::FAILED]).inc(),
+                _ => m.messages_out.with(&[outcome::RETRY]).inc(),
+            }
+            if record.attempts > 1 {
+                m.send_retries.inc();
+            }
         }
         if to.is_final() {
             // Nobody listening is fine: the store holds the outcome too.
