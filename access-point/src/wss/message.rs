@@ -344,7 +344,6 @@ pub async fn seal(
     let body_len = writer
         .write_to(bytes::Bytes::from(signed.xml), attachments, &mut out)
         .await?;
-    out.sync_data().await?;
     drop(spooled);
     Ok(SealedMessage {
         message_id,
