@@ -307,6 +307,7 @@ pub enum Verdict {
 }
 
 /// A captured message split into its Content-Type and the offset of its body.
+#[derive(Debug)]
 struct Captured {
     content_type: String,
     body_offset: u64,
