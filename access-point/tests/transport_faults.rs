@@ -562,7 +562,8 @@ mod exposition {
             }
         }
         // Histogram series: cumulative buckets, +Inf last and equal to _count.
-        let mut series: BTreeMap<(String, BTreeMap<String, String>), Vec<(f64, f64)>> = BTreeMap::new();
+        type Labels = BTreeMap<String, String>;
+        let mut series: BTreeMap<(String, Labels), Vec<(f64, f64)>> = BTreeMap::new();
         for s in samples.iter().filter(|s| s.name.ends_with("_bucket")) {
             let mut key_labels = s.labels.clone();
             let le = parse_value(&key_labels.remove("le").unwrap())?;
@@ -595,5 +596,33 @@ mod exposition {
         assert!(parse("# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\nh_count 1\n").is_err());
         assert!(parse("# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_count 2\n").is_err());
         assert!(parse("# TYPE x counter\nx{a=\"q\\\"\"} 1\n").is_ok());
+    }
+}
+
+#[tokio::test]
+async fn a_pooled_connection_closed_by_the_peer_is_replaced() {
+    // The peer answers each connection once (keep-alive promised) and then closes it.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/as4", listener.local_addr().unwrap());
+    let _peer = tokio::spawn(async move {
+        for _ in 0..3 {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let mut head = Vec::new();
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = socket.read(&mut buf).await.unwrap();
+                head.extend_from_slice(&buf[..n]);
+            }
+            socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .await
+                .unwrap();
+            drop(socket);
+        }
+    });
+    let client = client_with(fast_transport());
+    for _ in 0..3 {
+        let r = post(&client, &url).await.unwrap();
+        assert_eq!(&r.bytes().await.unwrap()[..], b"ok");
     }
 }

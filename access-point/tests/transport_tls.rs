@@ -272,8 +272,7 @@ async fn openssl_s_client_old_protocols_and_weak_suites_are_refused() {
     let run = |extra: &'static [&'static str]| {
         let dir = dir.path().to_path_buf();
         let pki = &pki;
-        let r = tokio::task::block_in_place(|| s_client(port, &dir, pki, extra));
-        r
+        tokio::task::block_in_place(|| s_client(port, &dir, pki, extra))
     };
     // Positive controls: the eDelivery suites negotiate, so a refusal below is the server's choice.
     let Some((ok, text)) = run(&["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"]) else {

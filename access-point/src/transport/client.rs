@@ -299,9 +299,9 @@ impl As4Client {
         body: OutgoingBody,
     ) -> Result<ClientResponse, ClientError> {
         let (key, uri) = self.parse_url(url)?;
-        let mut sender = match self.checkout(&key) {
-            Some(s) => s,
-            None => self.connect(&key).await?,
+        let (mut sender, mut pooled) = match self.checkout(&key) {
+            Some(s) => (s, true),
+            None => (self.connect(&key).await?, false),
         };
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
         let mut builder = Request::builder().method(method.clone()).uri(path);
@@ -330,10 +330,21 @@ impl As4Client {
                 .insert(header::CONTENT_LENGTH, HeaderValue::from(n));
         }
         let timeout = self.inner.settings.request_timeout;
-        let response = match tokio::time::timeout(timeout, sender.send_request(request)).await {
-            Err(_) => return Err(ClientError::RequestTimeout(timeout)),
-            Ok(Err(e)) => return Err(classify_hyper_error(&e, &key.endpoint())),
-            Ok(Ok(r)) => r,
+        let deadline = tokio::time::Instant::now() + timeout;
+        let response = loop {
+            match tokio::time::timeout_at(deadline, sender.try_send_request(request)).await {
+                Err(_) => return Err(ClientError::RequestTimeout(timeout)),
+                Ok(Ok(r)) => break r,
+                Ok(Err(mut e)) => match e.take_message() {
+                    // A pooled connection the peer closed while idle: nothing was sent, so a fresh one is safe.
+                    Some(unsent) if pooled => {
+                        request = unsent;
+                        sender = self.connect(&key).await?;
+                        pooled = false;
+                    }
+                    _ => return Err(classify_hyper_error(e.error(), &key.endpoint())),
+                },
+            }
         };
         let (parts, body) = response.into_parts();
         Ok(ClientResponse {
