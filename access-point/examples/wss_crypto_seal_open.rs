@@ -141,6 +141,23 @@ async fn main() {
             assert_eq!(plain.plaintext_len, 10_000);
         })
         .await;
+        let doc = Document::parse_str(&header).unwrap();
+        let decryptor = MessageDecryptor::open(&doc, doc.root(), &["a@b"], &policy, recipient).unwrap();
+        let key_rate = rate(duration / 3, || async {
+            let doc = Document::parse_str(&header).unwrap();
+            std::hint::black_box(MessageDecryptor::open(&doc, doc.root(), &["a@b"], &policy, recipient).unwrap());
+        })
+        .await;
+        let part_rate = rate(duration / 3, || async {
+            std::hint::black_box(
+                decryptor
+                    .decrypt_attachment("a@b", &part[..], spool.path())
+                    .await
+                    .unwrap(),
+            );
+        })
+        .await;
+        println!("{name}: open breakdown: header parse + policy + key recovery {key_rate:.0}/s, part to spool {part_rate:.0}/s");
         results.push((name, seal_rate, open_rate));
     }
 

@@ -1,7 +1,8 @@
 //! Namespaces, algorithm identifiers and their typed forms for attachment encryption.
 //!
-//! Local enums: the `pmode` crate had no typed algorithm enums when this module was written; when it has, the
-//! P-Mode layer converts into these (each has `uri()` / `from_uri()`).
+//! These are the wire-level enums: they also name what a peer may send and we refuse (rsa-1_5, MGF1-SHA1, AES-CBC,
+//! ECDH-ES, ConcatKDF), which the configuration enums of `pmode::algorithms` do not model. The P-Mode's settings
+//! are converted into this module's policy by [`crate::wss::pmode_policy`].
 //!
 //! Sources: XML Encryption 1.1 (W3C REC 2013-04-11) §5 (algorithms), RFC 9231 §2.6 / §2.8 (x25519, hkdf),
 //! WS-Security SwA Profile 1.1 §5.5 (attachment encryption), eDelivery AS4 1.15 §3.2.6 and 2.0 §3.2.6.2.

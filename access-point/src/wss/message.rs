@@ -35,6 +35,11 @@ pub use crate::wss::receipt::{build_error_signal, build_receipt, verify_receipt,
 /// The `CompressionType` AS4 defines.
 pub const GZIP: &str = "application/gzip";
 
+/// Payloads up to this size are compressed, encrypted and written in memory with plain file calls: for them a hop
+/// to tokio's blocking pool per file operation costs more than all the cryptography of the part. Larger payloads
+/// stream through spool files.
+pub const SMALL_PAYLOAD_IN_MEMORY_BYTES: u64 = 256 * 1024;
+
 /// One payload to send.
 #[derive(Debug, Clone)]
 pub struct OutgoingPayload {
@@ -280,28 +285,11 @@ pub async fn seal(
     let mut attachments = Vec::with_capacity(payloads.len());
     let mut part_infos = Vec::with_capacity(payloads.len());
     for payload in payloads {
-        let (plaintext_path, part_type) = if payload.compress {
-            let (file, _) =
-                gzip_compress_file(&payload.source, params.spool_dir, flate2::Compression::default()).await?;
-            let path = file.path().to_path_buf();
-            spooled.push(file);
-            (path, GZIP.to_string())
+        let size = std::fs::metadata(&payload.source)?.len();
+        let (sha256, wire_source, wire_type) = if size <= SMALL_PAYLOAD_IN_MEMORY_BYTES {
+            seal_small_payload(payload, encryptor.as_mut()).await?
         } else {
-            (payload.source.clone(), payload.mime_type.clone())
-        };
-        let (sha256, wire_path, wire_type) = match encryptor.as_mut() {
-            Some(enc) => {
-                let out = NamedTempFile::new_in(params.spool_dir)?;
-                let input = tokio::fs::File::open(&plaintext_path).await?;
-                let output = tokio::fs::File::from_std(out.reopen()?);
-                let done = enc
-                    .encrypt_attachment(&payload.content_id, &part_type, input, output)
-                    .await?;
-                let path = out.path().to_path_buf();
-                spooled.push(out);
-                (done.plaintext_sha256, path, ENCRYPTED_PART_CONTENT_TYPE.to_string())
-            }
-            None => (sha256_of_file(&plaintext_path).await?, plaintext_path, part_type),
+            seal_large_payload(payload, encryptor.as_mut(), params.spool_dir, &mut spooled).await?
         };
         digests.push(AttachmentDigest {
             content_id: payload.content_id.clone(),
@@ -311,7 +299,7 @@ pub async fn seal(
             content_id: payload.content_id.clone(),
             content_type: wire_type,
             extra_headers: Vec::new(),
-            source: AttachmentSource::File(wire_path),
+            source: wire_source,
         });
         let mut info = PartInfo::new(PartRef::Cid(payload.content_id.clone()))
             .with_property(part_property::MIME_TYPE, &payload.mime_type);
@@ -340,10 +328,20 @@ pub async fn seal(
     )?;
     let writer = MultipartWriter::new();
     let body = NamedTempFile::new_in(params.spool_dir)?;
-    let mut out = tokio::fs::File::from_std(body.reopen()?);
-    let body_len = writer
-        .write_to(bytes::Bytes::from(signed.xml), attachments, &mut out)
-        .await?;
+    let all_in_memory = attachments
+        .iter()
+        .all(|a| matches!(a.source, AttachmentSource::Bytes(_)));
+    let soap = bytes::Bytes::from(signed.xml);
+    let body_len = if all_in_memory {
+        let mut buffer = Vec::new();
+        let len = writer.write_to(soap, attachments, &mut buffer).await?;
+        std::io::Write::write_all(&mut body.as_file(), &buffer)?;
+        len
+    } else {
+        let file = tokio::fs::File::from_std(body.reopen()?);
+        let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, file);
+        writer.write_to(soap, attachments, &mut out).await?
+    };
     drop(spooled);
     Ok(SealedMessage {
         message_id,
@@ -352,6 +350,80 @@ pub async fn seal(
         body_len,
         sent_references: signed.references,
         signing_certificate: params.signer.certificate.clone(),
+    })
+}
+
+/// Compress (if asked) and encrypt (if an encryptor is given) a small payload in memory. Returns the SHA-256 of
+/// the (compressed) plaintext, the wire bytes and their Content-Type.
+async fn seal_small_payload(
+    payload: &OutgoingPayload,
+    encryptor: Option<&mut MessageEncryptor>,
+) -> Result<([u8; 32], AttachmentSource, String), WssError> {
+    let plain = std::fs::read(&payload.source)?;
+    let (plain, part_type) = if payload.compress {
+        let mut encoder =
+            flate2::write::GzEncoder::new(Vec::with_capacity(plain.len() / 2), flate2::Compression::default());
+        std::io::Write::write_all(&mut encoder, &plain)?;
+        (encoder.finish()?, GZIP.to_string())
+    } else {
+        (plain, payload.mime_type.clone())
+    };
+    Ok(match encryptor {
+        Some(enc) => {
+            let mut wire = Vec::with_capacity(plain.len() + 64);
+            let done = enc
+                .encrypt_attachment(&payload.content_id, &part_type, &plain[..], &mut wire)
+                .await?;
+            (
+                done.plaintext_sha256,
+                AttachmentSource::Bytes(wire.into()),
+                ENCRYPTED_PART_CONTENT_TYPE.to_string(),
+            )
+        }
+        None => (
+            openssl::sha::sha256(&plain),
+            AttachmentSource::Bytes(plain.into()),
+            part_type,
+        ),
+    })
+}
+
+/// Compress (if asked) and encrypt (if an encryptor is given) a payload through spool files, streaming.
+async fn seal_large_payload(
+    payload: &OutgoingPayload,
+    encryptor: Option<&mut MessageEncryptor>,
+    spool_dir: &Path,
+    spooled: &mut Vec<NamedTempFile>,
+) -> Result<([u8; 32], AttachmentSource, String), WssError> {
+    let (plaintext_path, part_type) = if payload.compress {
+        let (file, _) = gzip_compress_file(&payload.source, spool_dir, flate2::Compression::default()).await?;
+        let path = file.path().to_path_buf();
+        spooled.push(file);
+        (path, GZIP.to_string())
+    } else {
+        (payload.source.clone(), payload.mime_type.clone())
+    };
+    Ok(match encryptor {
+        Some(enc) => {
+            let out = NamedTempFile::new_in(spool_dir)?;
+            let input = tokio::fs::File::open(&plaintext_path).await?;
+            let output = tokio::io::BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(out.reopen()?));
+            let done = enc
+                .encrypt_attachment(&payload.content_id, &part_type, input, output)
+                .await?;
+            let path = out.path().to_path_buf();
+            spooled.push(out);
+            (
+                done.plaintext_sha256,
+                AttachmentSource::File(path),
+                ENCRYPTED_PART_CONTENT_TYPE.to_string(),
+            )
+        }
+        None => (
+            sha256_of_file(&plaintext_path).await?,
+            AttachmentSource::File(plaintext_path),
+            part_type,
+        ),
     })
 }
 
@@ -551,8 +623,12 @@ pub async fn open<R: AsyncRead + Unpin>(
             .check_attachment(cid, &plain_sha256)
             .map_err(|e| OpenError::new(e.ebms_code(), e.to_string(), mid))?;
         let (file, size, sha256) = if info.compression_type() == Some(GZIP) {
-            decompress(plain.path(), params.spool_dir, limits.max_decompressed_bytes)
-                .await
+            let decompressed = if plain_len <= SMALL_PAYLOAD_IN_MEMORY_BYTES {
+                decompress_small(plain.path(), params.spool_dir, limits.max_decompressed_bytes)
+            } else {
+                decompress(plain.path(), params.spool_dir, limits.max_decompressed_bytes).await
+            };
+            decompressed
                 .map_err(|e| OpenError::new(ErrorCode::DecompressionFailure, format!("payload {cid}: {e}"), mid))?
         } else {
             (plain, plain_len, plain_sha256)
@@ -586,6 +662,30 @@ fn code_of_encryption_error(e: &EncryptionError) -> ErrorCode {
         crate::wss::error::EncryptionEbmsError::FailedDecryption => ErrorCode::FailedDecryption,
         crate::wss::error::EncryptionEbmsError::PolicyNoncompliance => ErrorCode::PolicyNoncompliance,
     }
+}
+
+/// [`decompress`] for a small compressed part, in memory with plain file calls (the output is still capped).
+fn decompress_small(
+    source: &Path,
+    spool_dir: &Path,
+    cap: u64,
+) -> Result<(NamedTempFile, u64, [u8; 32]), DecompressError> {
+    use std::io::Read;
+    let compressed = std::fs::read(source).map_err(DecompressError::Read)?;
+    if compressed.is_empty() {
+        return Err(DecompressError::Corrupt("empty input".into()));
+    }
+    let mut plain = Vec::new();
+    flate2::read::MultiGzDecoder::new(&compressed[..])
+        .take(cap.saturating_add(1))
+        .read_to_end(&mut plain)
+        .map_err(|e| DecompressError::Corrupt(e.to_string()))?;
+    if plain.len() as u64 > cap {
+        return Err(DecompressError::TooLarge { limit: cap });
+    }
+    let out = NamedTempFile::new_in(spool_dir).map_err(DecompressError::Write)?;
+    std::io::Write::write_all(&mut out.as_file(), &plain).map_err(DecompressError::Write)?;
+    Ok((out, plain.len() as u64, openssl::sha::sha256(&plain)))
 }
 
 async fn decompress(

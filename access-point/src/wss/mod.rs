@@ -18,7 +18,8 @@
 //! X25519 key agreement + HKDF + AES key wrap (AS4 2.0) ([`keytransport`]), the `xenc:EncryptedKey` /
 //! `xenc:EncryptedData` elements rendered and parsed back into typed values ([`xenc`], [`algorithms`]), the
 //! sending side ([`encrypt`]) and the receiving side with its policy check ([`decrypt`]); every failure is a typed
-//! [`error::EncryptionError`] that maps to EBMS:0102 or EBMS:0103.
+//! [`error::EncryptionError`] that maps to EBMS:0102 or EBMS:0103. [`pmode_policy`] turns a P-Mode's encryption
+//! settings into the sender profile and receiver policy.
 //!
 //! Order on send is compress → sign → encrypt, so the signature layer digests the (compressed) plaintext
 //! attachment: both [`encrypt::EncryptedAttachment`] and [`content::DecryptedAttachment`] expose its SHA-256,
@@ -31,6 +32,7 @@ pub mod encrypt;
 pub mod error;
 pub mod keytransport;
 pub mod message;
+pub mod pmode_policy;
 pub mod receipt;
 pub mod sign;
 pub mod timestamp;
