@@ -1,7 +1,12 @@
-//! The message service handler: the receive and send pipelines around the store.
+//! The message service handler: the receive and send pipelines around the store (see `docs/msh.md`).
 //!
+//! - [`node`]: [`Node`] — configuration → keys, trust stores, P-Modes, store (recovered) → AS4 server + sender;
+//!   [`Node::submit`], [`Node::subscribe`] (final outcomes), [`Node::shutdown`] (graceful).
+//! - [`receive`]: the `POST /as4` handler ([`receive::Receiver`]): open (verify, decrypt, decompress), profile
+//!   checks (EBMS:0004 `NOT_SERVICED`), duplicate detection, durable store, signed receipt or signed error.
 //! - [`submit`]: local submissions, stored durably as `Submitted` before they are accepted.
-//! - [`scheduler`]: the sender task (claims due messages, bounded concurrency, retry decisions).
+//! - [`scheduler`]: the sender task (claims due messages, bounded concurrency, retry decisions by the P-Mode).
+//! - [`send`]: one send attempt ([`send::As4Deliverer`]): resolve, seal, POST, verify the receipt.
 //! - [`outcome`]: attempt results, the table of peer error codes (final or retryable), final outcomes.
 //! - [`resolver`]: [`RecipientResolver`], the static `[[peers]]` table ([`StaticPeers`]).
 
