@@ -145,3 +145,85 @@ async fn xmlsec1_confirms_the_messaging_and_body_digests_of_a_message_with_attac
         );
     }
 }
+
+/// Our signed signals cover only `#id` references (Messaging and Body), so xmlsec1 verifies them whole; Santuario
+/// too, as a second opinion.
+#[tokio::test]
+async fn xmlsec1_and_santuario_verify_our_receipts_and_error_signals() {
+    use access_point::ebms::{EbmsError, ErrorCode, UserMessage};
+    use access_point::wss::message::{build_error_signal, build_receipt, open, OpenLimits, OpenParams};
+
+    let world = World::new();
+    if !available(world.dir.path()) {
+        return;
+    }
+    std::fs::write(
+        world.path("receiver.pem"),
+        world.receiver.message.certificate.to_pem().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        world.path("sender.pem"),
+        world.sender.message.certificate.to_pem().unwrap(),
+    )
+    .unwrap();
+    let payloads = world.payloads(&[b"<doc>receipt me</doc>"], true);
+    let sealed = world.seal_sdk(&payloads, true).await;
+    let body = std::fs::read(sealed.body.path()).unwrap();
+    let pm = pmode::builtin::sdk_message();
+    let chosen = pm.clone();
+    let choose = move |_: &UserMessage| -> Result<pmode::PMode, EbmsError> { Ok(chosen.clone()) };
+    let keys = identity(&world.receiver);
+    let trust = world.receiver_trust();
+    let limits = OpenLimits::default();
+    let params = OpenParams {
+        our_keys: &keys,
+        message_trust: &trust,
+        limits: &limits,
+        spool_dir: world.dir.path(),
+    };
+    let opened = open(&sealed.content_type, &body[..], &choose, &params).await.unwrap();
+    let receipt = build_receipt(&opened, &world.receiver.message, &pm).unwrap();
+    let error = build_error_signal(
+        &EbmsError::new(ErrorCode::FailedDecryption, "interop"),
+        Some(&sealed.message_id),
+        &world.receiver.message,
+    )
+    .unwrap();
+    let santuario = santuario_classes();
+    for (what, signal) in [("receipt", &receipt.body), ("error signal", &error.body)] {
+        let out = verify(world.dir.path(), signal, "receiver.pem");
+        assert!(
+            out.status.success(),
+            "xmlsec1 refused our {what}: {}",
+            output_text(&out)
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains("SignedInfo References (ok/all): 2/2"));
+        let out = verify(world.dir.path(), signal, "sender.pem");
+        assert!(!out.status.success(), "xmlsec1 accepted our {what} with another key");
+        if let Some(classes) = &santuario {
+            let verdict = santuario_verify(classes, signal, &world.receiver.message.certificate, &[]);
+            assert!(verdict.ok, "Santuario refused our {what}: {}", verdict.output);
+        }
+    }
+    // The receipt's echoed digest changed: the Messaging digest no longer matches, in xmlsec1's view too.
+    let text = String::from_utf8(receipt.body.clone()).unwrap();
+    // The last opening DigestValue tag is inside the receipt's NonRepudiationInformation (in eb:Messaging).
+    let at = text
+        .match_indices("DigestValue>")
+        .filter(|(i, _)| !text[..*i].ends_with("</ds:") && text[..*i].ends_with(':'))
+        .map(|(i, m)| i + m.len())
+        .filter(|&i| !text[..i].rsplit('<').next().unwrap().starts_with('/'))
+        .last()
+        .unwrap();
+    assert!(text[at..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '+' || c == '/'));
+    assert!(text[..at].rfind("Messaging").unwrap() > text[..at].rfind("SignedInfo").unwrap_or(0));
+    let mut bad = text.into_bytes();
+    bad[at] = if bad[at] == b'A' { b'B' } else { b'A' };
+    let out = verify(world.dir.path(), &bad, "receiver.pem");
+    assert!(
+        !out.status.success(),
+        "xmlsec1 accepted a changed receipt: {}",
+        output_text(&out)
+    );
+}
