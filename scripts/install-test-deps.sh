@@ -6,6 +6,7 @@ set -euo pipefail
 APT_PACKAGES=(
   "xmlsec1=1.2.37-2"
   "libxml-security-java=2.1.7-3+deb12u1"
+  "openssl=3.0.19-1~deb12u2"  # init_cli: `openssl verify` of the PKI `sdk-ap init` writes
   "strace=6.1-0.1"  # store_syscalls: checks the fsyncs before each acknowledgement
   "openjdk-17-jdk-headless=17.0.19+10-1~deb12u2"  # javac for the Santuario verifier (tests/interop_support/santuario)
 )
