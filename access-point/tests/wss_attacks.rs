@@ -586,3 +586,28 @@ async fn part_info_rules() {
         }
     }
 }
+
+#[tokio::test]
+async fn decompression_is_capped() {
+    let mut world = World::new();
+    let zeros = vec![0u8; 100_000];
+    // A small part (in-memory path) and a large one (streaming path), both beyond the cap once decompressed.
+    let incompressible: Vec<u8> = (0..400_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    for content in [zeros, incompressible] {
+        let sealed = world.seal_sdk(&world.payloads(&[&content])).await;
+        world.limits.max_decompressed_bytes = content.len() as u64 - 1;
+        world
+            .expect_refusal(
+                &pmode::builtin::sdk_message(),
+                &sealed.content_type,
+                &body_of(&sealed),
+                ErrorCode::DecompressionFailure,
+            )
+            .await;
+        world.limits.max_decompressed_bytes = content.len() as u64;
+        let opened = world.open_sdk(&sealed.content_type, &body_of(&sealed)).await.unwrap();
+        assert_eq!(std::fs::read(opened.payloads[0].file.path()).unwrap(), content);
+    }
+}
