@@ -275,6 +275,8 @@ async fn oversized_head_and_body_are_refused() {
 async fn max_connections_holds_further_connections_back() {
     let transport = TransportConfig {
         max_connections: 1,
+        // Idle keep-alive connections are closed after the header read timeout: keep it well above the test window.
+        header_read_timeout_ms: 5_000,
         ..fast_transport()
     };
     let server = start_with(None, transport.clone(), 1 << 20).await;

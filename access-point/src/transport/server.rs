@@ -116,6 +116,9 @@ pub struct RequestBody {
     limit: u64,
     read: u64,
     finished: bool,
+    /// Whether the idle clock runs: it starts when the handler asks for data, so a handler that is slow to ask
+    /// (e.g. busy writing to disk) is not taken for an idle peer.
+    waiting: bool,
     metrics: Arc<ApMetrics>,
 }
 
@@ -137,6 +140,7 @@ impl RequestBody {
             limit,
             read: 0,
             finished: false,
+            waiting: false,
             metrics,
         }
     }
@@ -162,7 +166,16 @@ impl Body for RequestBody {
         if this.finished {
             return Poll::Ready(None);
         }
-        match Pin::new(&mut this.inner).poll_frame(cx) {
+        if !this.waiting {
+            this.waiting = true;
+            let deadline = tokio::time::Instant::now() + this.idle;
+            this.sleep.as_mut().reset(deadline);
+        }
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if polled.is_ready() {
+            this.waiting = false;
+        }
+        match polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     this.read += data.len() as u64;
@@ -172,8 +185,6 @@ impl Body for RequestBody {
                         return Poll::Ready(Some(Err(BodyError::TooLarge { limit: this.limit })));
                     }
                 }
-                let deadline = tokio::time::Instant::now() + this.idle;
-                this.sleep.as_mut().reset(deadline);
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {

@@ -161,12 +161,26 @@ pub fn plain_client(transport: &TransportConfig) -> As4Client {
     As4Client::new(ClientSettings::from_transport(transport, true), None, None)
 }
 
-/// VmRSS of this process in KiB.
-pub fn rss_kib() -> u64 {
+fn status_kib(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap()
+}
+
+/// VmRSS of this process in KiB.
+pub fn rss_kib() -> u64 {
+    status_kib("VmRSS:")
+}
+
+/// Peak RSS (VmHWM) in KiB since the last [`reset_peak_rss`].
+pub fn peak_rss_kib() -> u64 {
+    status_kib("VmHWM:")
+}
+
+/// Resets the peak-RSS mark to the current RSS (Linux `clear_refs` value 5); false when not permitted.
+pub fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
