@@ -8,8 +8,12 @@ APT_PACKAGES=(
   "libxml-security-java=2.1.7-3+deb12u1"
   "openssl=3.0.19-1~deb12u2"  # init_cli: `openssl verify` of the PKI `sdk-ap init` writes
   "strace=6.1-0.1"  # store_syscalls: checks the fsyncs before each acknowledgement
-  "openjdk-17-jdk-headless=17.0.19+10-1~deb12u2"  # javac for the Santuario verifier (tests/interop_support/santuario)
 )
+# javac for the Santuario verifier (tests/interop_support/santuario). The machine image ships a JDK 17 whose
+# packages pin each other's exact versions, so a JDK is installed (pinned) only where none is present.
+if ! command -v javac >/dev/null 2>&1; then
+  APT_PACKAGES+=("openjdk-17-jdk-headless=17.0.19+10-1~deb12u2")
+fi
 PIP_PACKAGES=(
   "lxml==6.1.3"
   # xmlsec 1.3.17 wheels bundle libxmlsec1 1.3.9 built against libxml2 2.14.6, the same as lxml 6.1.3's wheel
