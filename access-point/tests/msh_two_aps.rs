@@ -357,6 +357,7 @@ async fn receiver_down_then_up_gets_the_message_after_retries_and_a_sender_resta
     }
     // A stops while the message waits, and resumes by itself after its restart (store recovery + schedule).
     a.shutdown().await;
+    drop(a); // the store's database lock is released with the node
     let b = start(&b_toml).await;
     let a = start(&a_toml).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);

@@ -82,10 +82,11 @@ pub struct Node {
     outcomes: broadcast::Sender<Outcome>,
     readiness: Readiness,
     metrics: Arc<ApMetrics>,
-    server: Option<RunningServer>,
+    server: std::sync::Mutex<Option<RunningServer>>,
     local_addr: SocketAddr,
     sender_stop: CancellationToken,
-    sender_task: Option<tokio::task::JoinHandle<()>>,
+    sender_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    stopped: std::sync::atomic::AtomicBool,
     recovery: RecoveryReport,
 }
 
@@ -215,10 +216,11 @@ impl Node {
             outcomes,
             readiness,
             metrics,
-            server: Some(server),
+            server: std::sync::Mutex::new(Some(server)),
             local_addr,
             sender_stop,
-            sender_task: Some(sender_task),
+            sender_task: std::sync::Mutex::new(Some(sender_task)),
+            stopped: std::sync::atomic::AtomicBool::new(false),
             recovery,
         })
     }
@@ -271,15 +273,22 @@ impl Node {
     }
 
     /// Stops accepting and drains requests in flight, stops the sender after its current attempts, flushes and
-    /// closes the store.
-    pub async fn shutdown(mut self) -> NodeShutdown {
+    /// closes the store. Takes `&self` so a node shared with the local API (`Arc<Node>`) can be stopped; calls
+    /// after the first do nothing. The store's database lock is released when the `Node` is dropped (a restart in
+    /// the same process drops the old node first).
+    pub async fn shutdown(&self) -> NodeShutdown {
+        if self.stopped.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return NodeShutdown::default();
+        }
         self.readiness.set(false);
-        let server = match self.server.take() {
+        let server = self.server.lock().map(|mut s| s.take()).unwrap_or(None);
+        let server = match server {
             Some(s) => s.shutdown().await,
             None => ShutdownReport::default(),
         };
         self.sender_stop.cancel();
-        if let Some(task) = self.sender_task.take() {
+        let task = self.sender_task.lock().map(|mut t| t.take()).unwrap_or(None);
+        if let Some(task) = task {
             let _ = task.await;
         }
         if let Err(e) = self.shared.store.close().await {
@@ -293,8 +302,10 @@ impl Drop for Node {
     fn drop(&mut self) {
         // A node dropped without shutdown (a test that panicked) must not leave its tasks running.
         self.sender_stop.cancel();
-        if let Some(server) = &self.server {
-            server.shutdown_token().cancel();
+        if let Ok(server) = self.server.lock() {
+            if let Some(server) = server.as_ref() {
+                server.shutdown_token().cancel();
+            }
         }
     }
 }
