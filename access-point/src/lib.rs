@@ -15,3 +15,4 @@ pub mod pki;
 pub mod wss;
 pub mod store;
 pub mod transport;
+pub mod sdk;
