@@ -5,6 +5,7 @@
 //! ([`cli`]). Later layers (WS-Security, the store, the send and receive pipelines, the transport and the local
 //! API) build on these modules.
 
+pub mod api;
 pub mod cli;
 pub mod compression;
 pub mod config;

@@ -6,6 +6,9 @@ pub mod lookup;
 pub mod addresses;
 pub mod serve;
 pub mod message;
+pub mod peers;
+pub mod send;
+pub mod status;
 
 use clap::{Parser, Subcommand};
 
@@ -33,6 +36,12 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Seal a signed and encrypted AS4 message to a file, or inspect (verify, decrypt) a captured one.
     Message(message::MessageArgs),
+    /// Submit a message to the running server through its local API; optionally wait for the receipt.
+    Send(send::SendArgs),
+    /// Message counts by direction and state and the last errors (from the server, or the store when stopped).
+    Status(status::StatusArgs),
+    /// Link another access point as a peer (endpoint, party id, certificates, trust).
+    Peers(peers::PeersArgs),
 }
 
 /// Parses the command line and runs the chosen sub-command; returns the process exit code.
@@ -45,5 +54,8 @@ pub fn run() -> std::process::ExitCode {
         Command::Addresses(args) => addresses::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Message(args) => message::run(args),
+        Command::Send(args) => send::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Peers(args) => peers::run(args),
     }
 }

@@ -71,8 +71,41 @@ async fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     log_startup(&node);
+    let node = std::sync::Arc::new(node);
+    let api = match crate::api::ApiServer::start(node.clone()).await {
+        Ok(api) => {
+            tracing::info!(listen = %format!("http://{}/api/v1", api.local_addr()), "local API ready");
+            api
+        }
+        Err(e) => {
+            tracing::error!("cannot start the local API: {e}");
+            eprintln!("error: {e}");
+            if let Ok(node) = std::sync::Arc::try_unwrap(node) {
+                node.shutdown().await;
+            }
+            return ExitCode::FAILURE;
+        }
+    };
     wait_for_signal().await;
     tracing::info!("shutting down: draining requests in flight and the sender's current attempts");
+    api.shutdown().await;
+    // Connection tasks drop their handle on the node just after the API's graceful shutdown returns.
+    let mut node = node;
+    let mut tries = 0;
+    let node = loop {
+        match std::sync::Arc::try_unwrap(node) {
+            Ok(n) => break n,
+            Err(shared) if tries < 100 => {
+                node = shared;
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(_) => {
+                tracing::error!("the node is still shared after the API stopped; exiting (the next start recovers)");
+                return ExitCode::FAILURE;
+            }
+        }
+    };
     let shutdown = node.shutdown();
     tokio::pin!(shutdown);
     tokio::select! {

@@ -286,12 +286,16 @@ impl LimitsConfig {
 pub struct ApiConfig {
     #[serde(default = "default_api_listen", deserialize_with = "socket_addr")]
     pub listen: SocketAddr,
+    /// The API has no authentication yet: it refuses a non-loopback `listen` unless this is `true`.
+    #[serde(default)]
+    pub allow_non_loopback: bool,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
             listen: default_api_listen(),
+            allow_non_loopback: false,
         }
     }
 }

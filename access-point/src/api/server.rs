@@ -1,0 +1,182 @@
+//! The API listener: HTTP/1.1 on `[api] listen`, one task per connection, graceful shutdown.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::{problem, status, submit, ProblemType, API_PREFIX};
+use crate::msh::Node;
+
+/// How long shutdown waits for API requests in flight before cutting them.
+pub const API_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Why the API did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiStartError {
+    #[error("[api] listen {0} is not a loopback address and the API has no authentication yet; set [api] allow_non_loopback = true to accept that")]
+    NotLoopback(SocketAddr),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+/// A running API listener.
+pub struct ApiServer {
+    local_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl ApiServer {
+    /// Binds `[api] listen` of the node's configuration and serves the API for `node`.
+    pub async fn start(node: Arc<Node>) -> Result<ApiServer, ApiStartError> {
+        let api = &node.config().api;
+        Self::start_on(node.clone(), api.listen, api.allow_non_loopback).await
+    }
+
+    /// Binds `addr` (port 0 picks a free port) and serves the API for `node`.
+    pub async fn start_on(
+        node: Arc<Node>,
+        addr: SocketAddr,
+        allow_non_loopback: bool,
+    ) -> Result<ApiServer, ApiStartError> {
+        if !addr.ip().is_loopback() && !allow_non_loopback {
+            return Err(ApiStartError::NotLoopback(addr));
+        }
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ApiStartError::Bind { addr, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| ApiStartError::Bind { addr, source })?;
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(accept_loop(listener, node, stopped));
+        Ok(ApiServer { local_addr, stop, task })
+    }
+
+    /// Where the API listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting and waits (at most [`API_SHUTDOWN_GRACE`]) for requests in flight.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+async fn accept_loop(listener: TcpListener, node: Arc<Node>, mut stopped: watch::Receiver<bool>) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "api: accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let node = node.clone();
+                let service = hyper::service::service_fn(move |request| {
+                    let node = node.clone();
+                    async move { Ok::<_, Infallible>(route(&node, request).await) }
+                });
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service);
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(%peer, error = %e, "api: connection ended with an error");
+                    }
+                });
+            }
+            _ = stopped.changed() => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(API_SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("api: requests still in flight after the grace period were cut");
+    }
+}
+
+async fn route(node: &Node, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = request.uri().path().to_string();
+    let Some(rest) = path.strip_prefix(API_PREFIX) else {
+        return problem(ProblemType::NoRoute, format!("no route {path}"));
+    };
+    match (request.method().clone(), rest) {
+        (Method::POST, "/messages") => submit::handle(node, request).await,
+        (Method::GET, "/status") => status::status(node).await,
+        (Method::GET, id) if id.starts_with("/messages/") && id.len() > "/messages/".len() => {
+            let encoded = &id["/messages/".len()..];
+            match percent_decode(encoded) {
+                Some(message_id) => status::message(node, &message_id).await,
+                None => problem(
+                    ProblemType::BadRequest,
+                    "the message id is not valid percent-encoded UTF-8",
+                ),
+            }
+        }
+        (method, _) => problem(ProblemType::NoRoute, format!("no route {method} {path}")),
+    }
+}
+
+/// Decodes `%XX` escapes of a path segment; `None` for a bad escape or non-UTF-8 result.
+pub fn percent_decode(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Encodes a message id as one path segment (everything but unreserved characters and `@` escaped).
+pub fn percent_encode(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'@') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_ids_round_trip_through_the_path() {
+        let id = "a b/c%d@example.se";
+        assert_eq!(percent_decode(&percent_encode(id)).as_deref(), Some(id));
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("%4"), None);
+        assert_eq!(percent_decode("%ff"), None);
+    }
+}
