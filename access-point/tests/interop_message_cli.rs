@@ -214,3 +214,84 @@ fn a_tampered_attachment_byte_fails_decryption_and_a_foreign_ca_fails_authentica
     assert_eq!(out.status.code(), Some(1), "{report}");
     assert!(report.contains("RESULT: FAILED EBMS:0101"), "{report}");
 }
+
+#[tokio::test]
+async fn a_captured_receipt_inspects_ok_and_a_changed_one_fails() {
+    use access_point::config::Config;
+    use access_point::ebms::{EbmsError, UserMessage};
+    use access_point::pki::TrustStore;
+    use access_point::wss::message::{build_receipt, open, OpenLimits, OpenParams};
+
+    let nodes = Nodes::new();
+    let msg = nodes.seal();
+    let raw = std::fs::read(&msg).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8(raw[..split].to_vec()).unwrap();
+    let content_type = head.lines().next().unwrap().strip_prefix("Content-Type: ").unwrap();
+    let receiver = Config::load(&nodes.path("b/sdk-ap.toml")).unwrap();
+    let keys = receiver.identity().unwrap();
+    let trust = TrustStore::load(&[nodes.path("a/keys/ca.pem")], &[], &[]).unwrap();
+    let pm = pmode::builtin::sdk_message();
+    let chosen = pm.clone();
+    let choose = move |_: &UserMessage| -> Result<pmode::PMode, EbmsError> { Ok(chosen.clone()) };
+    let spool = tempfile::tempdir().unwrap();
+    let limits = OpenLimits::default();
+    let params = OpenParams {
+        our_keys: &keys,
+        message_trust: &trust,
+        limits: &limits,
+        spool_dir: spool.path(),
+    };
+    let opened = open(content_type, &raw[split + 4..], &choose, &params).await.unwrap();
+    let receipt = build_receipt(&opened, &keys.message, &pm).unwrap();
+    let capture = |name: &str, body: &[u8]| {
+        let mut file = format!("Content-Type: {}\r\n\r\n", receipt.content_type).into_bytes();
+        file.extend_from_slice(body);
+        let path = nodes.path(name);
+        std::fs::write(&path, file).unwrap();
+        path
+    };
+    let good = capture("receipt.http", &receipt.body);
+    let inspect = |path: &Path| {
+        sdk_ap(&[
+            "message",
+            "inspect",
+            path.to_str().unwrap(),
+            "--trust",
+            &nodes.p("b/keys/ca.pem"),
+            "--crl",
+            &nodes.p("b/keys/ca.crl.pem"),
+        ])
+    };
+    let out = inspect(&good);
+    let report = text(&out);
+    assert!(out.status.success(), "{report}");
+    assert!(
+        report.contains("SignalMessage") && report.contains("non-repudiation, 4 echoed"),
+        "{report}"
+    );
+    assert!(report.contains(&format!(
+        "RefToMessageId: {}",
+        opened.user_message().message_info.message_id.as_str()
+    )));
+    assert_eq!(report.matches("digest OK").count(), 2, "{report}");
+    assert!(report.contains("RESULT: OK"), "{report}");
+
+    let changed =
+        String::from_utf8(receipt.body.clone())
+            .unwrap()
+            .replacen("<eb:RefToMessageId>", "<eb:RefToMessageId>x", 1);
+    assert_ne!(
+        changed.as_bytes(),
+        &receipt.body[..],
+        "the receipt names its RefToMessageId"
+    );
+    let bad = capture("receipt-changed.http", changed.as_bytes());
+    let out = inspect(&bad);
+    let report = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("digest MISMATCH") && report.contains("RESULT: FAILED EBMS:0101"),
+        "{report}"
+    );
+}
