@@ -53,13 +53,15 @@ mod tests {
     use crate::config::Config;
     use std::path::Path;
 
-    const BASE: &str = "[node]\nparty_id = \"AP0001-DEV\"\n[keys.message]\nkey = \"k\"\ncert = \"c\"\n";
+    fn base() -> String {
+        crate::cli::init::render_config("AP0001-DEV", 8443, 8080)
+    }
 
     #[test]
     fn defaults_and_overrides() {
-        let config = Config::from_toml(BASE, Path::new("x.toml")).unwrap();
+        let config = Config::from_toml(&base(), Path::new("x.toml")).unwrap();
         assert_eq!(config.sender.max_in_flight, 16);
-        let text = format!("{BASE}[sender]\nmax_in_flight = 4\nattempt_timeout_ms = 1000\n");
+        let text = format!("{}[sender]\nmax_in_flight = 4\nattempt_timeout_ms = 1000\n", base());
         let config = Config::from_toml(&text, Path::new("x.toml")).unwrap();
         assert_eq!(config.sender.max_in_flight, 4);
         assert_eq!(config.sender.attempt_timeout().as_millis(), 1000);
@@ -68,10 +70,10 @@ mod tests {
 
     #[test]
     fn zero_and_unknown_settings_are_refused_with_their_name() {
-        let text = format!("{BASE}[sender]\nmax_in_flight = 0\n");
+        let text = format!("{}[sender]\nmax_in_flight = 0\n", base());
         let err = Config::from_toml(&text, Path::new("x.toml")).unwrap_err().to_string();
         assert!(err.contains("max_in_flight") && err.contains("positive"), "{err}");
-        let text = format!("{BASE}[sender]\nmax_inflight = 3\n");
+        let text = format!("{}[sender]\nmax_inflight = 3\n", base());
         assert!(Config::from_toml(&text, Path::new("x.toml")).is_err());
     }
 }
