@@ -18,7 +18,13 @@ const CHUNK: usize = 64 * 1024;
 async fn a_200_mb_post_streams_with_bounded_memory() {
     let pki = DevPki::throwaway("AP-STREAM").unwrap();
     let trust = trust_of(&pki);
-    let transport = fast_transport();
+    // The request timeout covers the whole upload: generous, as a debug build on a shared machine is slow.
+    let transport = access_point::config::TransportConfig {
+        client_request_timeout_ms: 110_000,
+        body_idle_timeout_ms: 20_000,
+        client_response_idle_timeout_ms: 20_000,
+        ..fast_transport()
+    };
     let server = start_server(&pki.tls, &trust, transport.clone()).await;
     let client = client_for(Some(&pki.tls), &trust, &transport);
     // Warm up (TLS, allocator arenas) before the baseline.
