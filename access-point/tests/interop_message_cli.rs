@@ -96,7 +96,7 @@ impl Nodes {
     }
 }
 
-fn with_key<'a>(key: &'a [String; 4]) -> Vec<&'a str> {
+fn with_key(key: &[String; 4]) -> Vec<&str> {
     key.iter().map(String::as_str).collect()
 }
 
