@@ -50,6 +50,12 @@ fn two_nodes_link_both_ways() {
         let certs = config.peer_certificates(index).unwrap();
         assert!(certs.tls.is_some() && certs.ed25519.is_some() && certs.x25519.is_some());
         assert!(peer.message_cert.starts_with(own.join("peers")));
+        let original = load_certificate(&other.join("keys/message.pem")).unwrap();
+        assert_eq!(
+            certs.message.to_der().unwrap(),
+            original.to_der().unwrap(),
+            "the peer's own certificate was copied"
+        );
 
         let message_trust = config.message_trust_store().unwrap();
         let v = message_trust
