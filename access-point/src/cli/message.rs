@@ -142,8 +142,12 @@ fn pmodes(config: Option<&Config>) -> Result<PModeSet, String> {
     Ok(set)
 }
 
-/// Splits `FILE[:type/subtype]`; the suffix counts as a MIME type only if it looks like one.
+/// Splits `FILE[:type/subtype]`: an existing file named by the whole argument wins; otherwise the suffix after
+/// the last `:` counts as a MIME type if it looks like one.
 fn parse_payload_arg(arg: &str) -> (PathBuf, String) {
+    if Path::new(arg).is_file() {
+        return (PathBuf::from(arg), DEFAULT_PAYLOAD_MIME_TYPE.to_string());
+    }
     if let Some((file, mime)) = arg.rsplit_once(':') {
         let looks_like_mime = mime.split_once('/').is_some_and(|(t, s)| {
             !t.is_empty() && !s.is_empty() && !s.contains('/') && !mime.contains(char::is_whitespace)
@@ -865,12 +869,26 @@ mod tests {
             (PathBuf::from("a.xml"), "text/xml".to_string())
         );
         assert_eq!(
-            parse_payload_arg("/tmp/x:y/a.bin"),
-            (PathBuf::from("/tmp/x:y/a.bin"), DEFAULT_PAYLOAD_MIME_TYPE.to_string())
-        );
-        assert_eq!(
             parse_payload_arg("c:/data/a.bin"),
             (PathBuf::from("c:/data/a.bin"), DEFAULT_PAYLOAD_MIME_TYPE.to_string())
+        );
+        assert_eq!(
+            parse_payload_arg("a.bin:not a type"),
+            (PathBuf::from("a.bin:not a type"), DEFAULT_PAYLOAD_MIME_TYPE.to_string())
+        );
+        // A file whose own name has a colon and a slash after it: the whole argument is the file.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("x:y")).unwrap();
+        let file = dir.path().join("x:y/a.bin");
+        std::fs::write(&file, b"1").unwrap();
+        let arg = file.to_str().unwrap();
+        assert_eq!(
+            parse_payload_arg(arg),
+            (file.clone(), DEFAULT_PAYLOAD_MIME_TYPE.to_string())
+        );
+        assert_eq!(
+            parse_payload_arg(&format!("{arg}:application/pdf")),
+            (file, "application/pdf".to_string())
         );
     }
 
