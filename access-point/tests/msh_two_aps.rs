@@ -328,6 +328,13 @@ async fn two_aps_deliver_exactly_once() {
         4,
         "the three business messages and the duplicate, once, are stored at B"
     );
+    // The inbox gauge follows the store (refreshed every QUEUE_GAUGE_INTERVAL).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while b.metrics().queue_depth.with(&["inbox"]).get() != 4.0 {
+        assert!(tokio::time::Instant::now() < deadline, "{}", b.metrics().render());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(a.metrics().queue_depth.with(&["send"]).get(), 0.0);
 
     a.shutdown().await;
     b.shutdown().await;

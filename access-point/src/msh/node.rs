@@ -209,6 +209,7 @@ impl Node {
         });
         let sender_stop = CancellationToken::new();
         let sender_task = tokio::spawn(sender.run(sender_stop.clone()));
+        spawn_queue_gauges(store.clone(), metrics.clone(), sender_stop.clone());
         readiness.set(true);
         Ok(Node {
             shared,
@@ -317,4 +318,29 @@ fn clear_spool(dir: &std::path::Path) {
             let _ = std::fs::remove_file(entry.path());
         }
     }
+}
+
+/// How often the queue-depth gauges are refreshed from the store's counters.
+pub const QUEUE_GAUGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Keeps `sdkap_queue_depth{queue="send"}` (submitted + waiting + sending) and `{queue="inbox"}` (received, not yet
+/// fetched) current until the node stops. The store keeps these counts as counters, so a refresh is cheap.
+fn spawn_queue_gauges(store: Arc<dyn Store>, metrics: Arc<ApMetrics>, stop: CancellationToken) {
+    use crate::store::State;
+    tokio::spawn(async move {
+        loop {
+            if let Ok(counts) = store.counts().await {
+                let send = counts.get(State::Submitted) + counts.get(State::WaitingRetry) + counts.get(State::Sending);
+                metrics.queue_depth.with(&["send"]).set(send as f64);
+                metrics
+                    .queue_depth
+                    .with(&["inbox"])
+                    .set(counts.get(State::Received) as f64);
+            }
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(QUEUE_GAUGE_INTERVAL) => {}
+            }
+        }
+    });
 }
