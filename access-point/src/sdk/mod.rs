@@ -2,7 +2,8 @@
 //!
 //! - [`xhe`]: DIGG's XHE 1.0 envelope profile (`urn:fdc:digg.se:edelivery:xhe:1`): typed model, build, parse;
 //!   [`xhe_rules`] implements each rule of DIGG's XHE schematron (`R1-XHE` … `R14-XHE`) as a Rust check;
-//!   [`xhe_signature`] adds the optional enveloped XHE signature (rsa-sha256) and its verification.
+//!   [`xhe_signature`] adds the optional enveloped XHE signature (rsa-sha256) and its verification, and
+//!   [`xhe_encryption`] the payload encryption for the recipient's CertPub certificate (verify before decrypt).
 //! - [`kvittens`]: the message receipt (UBL ApplicationResponse, customisation
 //!   `urn:fdc:digg.se:edelivery:messagetype:response:1`): build ACCEPTED / REJECTED with reason codes SV / BV / SIG,
 //!   parse, link to the original XHE id, and the rules `R1-APP` … `R9-APP` of DIGG's kvittens schematron.
@@ -19,6 +20,7 @@ pub mod kvittens;
 pub mod message_rules;
 pub mod message_v3;
 pub mod xhe;
+pub mod xhe_encryption;
 pub mod xhe_rules;
 pub mod xhe_signature;
 mod xml;

@@ -6,9 +6,8 @@
 //! the caller names the certificate it expects (the sending organisation's CertPub signing certificate), and a
 //! signature by any other key is refused.
 //!
-//! Payload encryption inside the XHE (`xenc:EncryptedData` in PayloadContent, InstanceEncryptionIndicator `true`)
-//! is modelled ([`super::xhe::PayloadContent::Encrypted`]) and validated (R12-XHE/R13-XHE) but not yet produced
-//! or opened here: see docs/sdk.md for the gap.
+//! Payload encryption inside the XHE is [`super::xhe_encryption`]; its `verify_and_open` verifies with this
+//! module before decrypting.
 
 use super::xhe::{Xhe, XheError};
 use super::xml;
