@@ -9,7 +9,10 @@
 //! - [`send`]: one send attempt ([`send::As4Deliverer`]): resolve, seal, POST, verify the receipt.
 //! - [`outcome`]: attempt results, the table of peer error codes (final or retryable), final outcomes.
 //! - [`resolver`]: [`RecipientResolver`], the static `[[peers]]` table ([`StaticPeers`]).
+//! - [`discovery_resolver`]: SML/SMP discovery ([`DiscoveryResolver`]) behind the `[[peers]]` override
+//!   ([`ChainedResolver`]).
 
+pub mod discovery_resolver;
 pub mod node;
 pub mod outcome;
 pub mod receive;
@@ -18,6 +21,7 @@ pub mod scheduler;
 pub mod send;
 pub mod submit;
 
+pub use discovery_resolver::{ChainedResolver, DiscoveryResolver};
 pub use node::{load_pmodes, Node, NodeError, NodeOptions, NodeShutdown};
 pub use outcome::{AttemptResult, Disposition, Outcome, PeerError};
 pub use resolver::{RecipientQuery, RecipientResolver, ResolveError, ResolvedRecipient, StaticPeers};

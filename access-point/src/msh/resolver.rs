@@ -16,6 +16,8 @@ pub struct RecipientQuery {
     pub to_party: String,
     /// The `finalRecipient` participant (e.g. `0203:example.se`), when the profile has one.
     pub final_recipient: Option<String>,
+    /// The message's action: the SMP document id when discovery resolves the recipient.
+    pub action: Option<String>,
 }
 
 /// Where and to whom to send.
@@ -40,6 +42,10 @@ pub enum ResolveError {
     /// A lookup failed in a way that may pass (DNS, SMP down).
     #[error("recipient lookup failed, will retry: {0}")]
     Temporary(String),
+    /// Discovery gave a definite answer that rules the recipient out (not registered in the SML/SMP, a forged or
+    /// untrusted answer): no retry helps.
+    #[error("recipient discovery failed: {0}")]
+    Discovery(String),
     /// The configuration of the peer is broken (e.g. its certificate file is unreadable).
     #[error("peer configuration: {0}")]
     Config(String),
@@ -121,6 +127,7 @@ mod tests {
         let query = |to: &str| RecipientQuery {
             to_party: to.into(),
             final_recipient: Some("0203:x.example".into()),
+            action: None,
         };
         let found = table.resolve(&query("AP0002-DEV")).await.unwrap();
         assert_eq!(found.endpoint, "https://localhost:9443/as4");

@@ -65,6 +65,7 @@ impl As4Deliverer {
         let query = RecipientQuery {
             to_party: meta.to.id.clone(),
             final_recipient: meta.final_recipient.clone(),
+            action: Some(meta.action.clone()),
         };
         let recipient = match self.resolver.resolve(&query).await {
             Ok(r) => r,
