@@ -295,3 +295,44 @@ async fn a_captured_receipt_inspects_ok_and_a_changed_one_fails() {
         "{report}"
     );
 }
+
+#[test]
+fn edelivery_2_0_seal_and_inspect_with_ed25519_and_x25519() {
+    let nodes = Nodes::new();
+    std::fs::write(nodes.path("doc.xml"), b"<doc>2.0</doc>").unwrap();
+    let msg = nodes.path("v2.http");
+    let out = sdk_ap(&[
+        "message",
+        "seal",
+        "--config",
+        &nodes.p("a/sdk-ap.toml"),
+        "--to-cert",
+        &nodes.p("b/keys/x25519.pem"),
+        "--to-party",
+        "AP0002-DEV",
+        "--pmode",
+        "ebms-test-edelivery-as4-2.0",
+        "--payload",
+        &format!("{}:text/xml", nodes.p("doc.xml")),
+        "--out",
+        msg.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    // No --pmode: the ebMS test service is in both built-in profiles; the declared eddsa-ed25519 picks AS4 2.0.
+    let out = nodes.inspect(
+        &msg,
+        &[
+            "--key",
+            &nodes.p("b/keys/x25519.key.pem"),
+            "--key-cert",
+            &nodes.p("b/keys/x25519.pem"),
+        ],
+    );
+    let report = text(&out);
+    assert!(out.status.success(), "{report}");
+    assert!(
+        report.contains("P-Mode: ebms-test-edelivery-as4-2.0") && report.contains("eddsa-ed25519"),
+        "{report}"
+    );
+    assert!(report.contains("(text/xml): 14 bytes decrypted"), "{report}");
+}

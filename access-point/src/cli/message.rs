@@ -581,7 +581,23 @@ fn inspect_setup(args: &InspectArgs) -> Result<InspectSetup, String> {
     })
 }
 
-fn choose_pmode(args: &InspectArgs, set: &PModeSet, user: Option<&UserMessage>) -> Result<PMode, String> {
+/// The signature method the message's header signature declares, if readable (to tell apart P-Modes that share
+/// a service and action, e.g. the ebMS test service under the SDK and the AS4 2.0 profiles).
+fn declared_signature_method(envelope: &ParsedEnvelope) -> Option<String> {
+    let doc = envelope.document();
+    let security = envelope.security_node()?;
+    let node = doc.children_named(security, crate::ebms::ns::DS, "Signature").next()?;
+    Signature::parse(doc, node)
+        .ok()
+        .map(|s| s.signed_info.signature_method.uri().to_string())
+}
+
+fn choose_pmode(
+    args: &InspectArgs,
+    set: &PModeSet,
+    user: Option<&UserMessage>,
+    signature_method: Option<&str>,
+) -> Result<PMode, String> {
     if let Some(id) = &args.pmode {
         return set.get(id).cloned().ok_or_else(|| format!("no P-Mode {id:?}"));
     }
@@ -601,13 +617,21 @@ fn choose_pmode(args: &InspectArgs, set: &PModeSet, user: Option<&UserMessage>) 
     {
         return Ok(pm.clone());
     }
-    set.iter()
-        .find(|p| {
+    let candidates: Vec<&PMode> = set
+        .iter()
+        .filter(|p| {
             p.business_info.action == c.action
                 && p.business_info.service.value == c.service.value()
                 && p.business_info.service.service_type.as_deref() == c.service.service_type()
         })
-        .cloned()
+        .collect();
+    let signs_like_the_message =
+        |p: &&&PMode| p.security.signature.as_ref().map(|s| s.algorithm.uri()) == signature_method;
+    candidates
+        .iter()
+        .find(signs_like_the_message)
+        .or(candidates.first())
+        .map(|p| (*p).clone())
         .ok_or_else(|| {
             format!(
                 "no P-Mode for service {} / action {}: give --pmode",
@@ -653,7 +677,8 @@ pub async fn run_inspect<W: Write>(args: &InspectArgs, out: &mut W) -> Result<Ve
         Some(u) => print_user_message(out, u).map_err(io)?,
         None => print_signals(out, &envelope).map_err(io)?,
     }
-    let pm = match choose_pmode(args, &setup.pmodes, user.as_ref()) {
+    let method = declared_signature_method(&envelope);
+    let pm = match choose_pmode(args, &setup.pmodes, user.as_ref(), method.as_deref()) {
         Ok(p) => p,
         Err(e) => return fail(out, &EbmsError::new(ErrorCode::ProcessingModeMismatch, e)),
     };
