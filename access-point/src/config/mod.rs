@@ -5,12 +5,14 @@
 //! [`Config::validate`] then opens every referenced file and checks that keys match their certificates.
 //! Every setting is documented, with its default, in `docs/configuration.md`.
 
+mod discovery;
 pub mod link;
 mod locate;
 mod sender;
 mod transport;
 mod validate;
 
+pub use discovery::DiscoveryConfig;
 pub use sender::SenderConfig;
 pub use transport::TransportConfig;
 pub use validate::PeerCertificates;
@@ -85,6 +87,8 @@ pub struct Config {
     pub transport: TransportConfig,
     /// `[sender]`: the MSH sender task (in-flight bound, attempt timeout).
     pub sender: SenderConfig,
+    /// `[discovery]`: SML/SMP recipient discovery; `None` means only `[[peers]]`.
+    pub discovery: Option<DiscoveryConfig>,
     /// Static peer table (`[[peers]]`), used until (and beside) dynamic discovery.
     pub peers: Vec<PeerConfig>,
     lines: SettingLines,
@@ -345,6 +349,8 @@ struct RawConfig {
     #[serde(default)]
     sender: SenderConfig,
     #[serde(default)]
+    discovery: Option<DiscoveryConfig>,
+    #[serde(default)]
     peers: Vec<PeerConfig>,
 }
 
@@ -390,6 +396,7 @@ impl Config {
             api: raw.api,
             transport: raw.transport,
             sender: raw.sender,
+            discovery: raw.discovery,
             peers: raw.peers,
             lines,
         };

@@ -9,11 +9,11 @@
 
 use std::sync::Arc;
 
-use address_book_client::{Discovery, DiscoveryError, DocumentId, Freshness, ParticipantId, Resolved};
+use address_book_client::{Discovery, DiscoveryError, DocumentId, Freshness, ParticipantId, Resolved, SmpTrust};
 use time::OffsetDateTime;
 
 use super::resolver::{RecipientQuery, RecipientResolver, ResolveError, ResolvedRecipient, StaticPeers};
-use crate::config::SDK_PARTY_ID_TYPE;
+use crate::config::{Config, ConfigError, SDK_PARTY_ID_TYPE};
 use crate::pki::{Purpose, TrustStore};
 use crate::store::BoxFuture;
 
@@ -50,6 +50,20 @@ impl DiscoveryResolver {
         }
         accept(resolved, query, &self.message_trust, OffsetDateTime::now_utc())
     }
+}
+
+/// The discovery resolver `[discovery]` asks for, or `None` without that section. The SMP signing certificates must
+/// chain to `[trust] smp_anchors`, which is then required.
+pub fn from_config(config: &Config, message_trust: &TrustStore) -> Result<Option<DiscoveryResolver>, ConfigError> {
+    let Some(section) = &config.discovery else {
+        return Ok(None);
+    };
+    let anchors = config.smp_trust_store()?.anchors().to_vec();
+    let smp_trust =
+        SmpTrust::new(anchors).map_err(|e| config.error("trust.smp_anchors", format!("[discovery]: {e}")))?;
+    let discovery = Discovery::new(section.settings(smp_trust))
+        .map_err(|e| config.error("discovery.dns_servers", e.to_string()))?;
+    Ok(Some(DiscoveryResolver::new(discovery, message_trust.clone())))
 }
 
 /// The participant and document id of a query: the `finalRecipient` and the action.

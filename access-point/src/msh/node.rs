@@ -145,7 +145,13 @@ impl Node {
         };
         let resolver: Arc<dyn RecipientResolver> = match options.resolver {
             Some(r) => r,
-            None => Arc::new(StaticPeers::from_config(&config)?),
+            None => {
+                let peers = StaticPeers::from_config(&config)?;
+                match super::discovery_resolver::from_config(&config, &message_trust)? {
+                    Some(discovery) => Arc::new(super::ChainedResolver::new(peers, Arc::new(discovery))),
+                    None => Arc::new(peers),
+                }
+            }
         };
         let data_dir = config.node.data_dir.clone();
         let spool_dir = data_dir.join(SPOOL_DIR);
