@@ -1,5 +1,7 @@
 //! The sdk-ap conformance suite: local federations and the cases of shared/conformance/cases.md.
 //!
-//! [`sim`] is the local SDK federation (address book, signed SMP, SML zone) used by tests and demos.
+//! [`sim`] is the local SDK federation (address book, signed SMP, SML zone) used by tests and demos; [`runner`]
+//! runs every case (`cargo run -p conformance -- run`).
 
 pub mod sim;
+pub mod runner;
