@@ -39,11 +39,13 @@ pub fn run(args: StatusArgs) -> ExitCode {
     };
     match runtime.block_on(read_status(&args.config)) {
         Ok((json, source)) => {
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
+            let text = if args.json {
+                format!("{}\n", serde_json::to_string_pretty(&json).unwrap_or_default())
             } else {
-                print!("{}", render_table(&json, source));
-            }
+                render_table(&json, source)
+            };
+            // A closed pipe (`| head`) is not an error worth a panic.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
             ExitCode::SUCCESS
         }
         Err(e) => {
