@@ -1,6 +1,7 @@
 //! The `sdk-ap` command line. Each sub-command lives in its own file; this module only wires them to clap.
 
 pub mod init;
+pub mod federation;
 pub mod pmode;
 pub mod lookup;
 pub mod addresses;
@@ -26,6 +27,8 @@ pub struct Cli {
 pub enum Command {
     /// Create a development access point (configuration, test CA, certificates, CRL) in a folder.
     Init(init::InitArgs),
+    /// Write a local federation file (for sdk-federation-sim) serving the given access points' participants.
+    InitFederation(federation::InitFederationArgs),
     /// Check P-Mode files, or import P-Modes from a Domibus configuration.
     Pmode(pmode::PmodeArgs),
     /// Look a participant up through SML and SMP and print the whole chain.
@@ -49,6 +52,7 @@ pub fn run() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Init(args) => init::run(args),
+        Command::InitFederation(args) => federation::run(args),
         Command::Pmode(args) => pmode::run(args),
         Command::Lookup(args) => lookup::run(args),
         Command::Addresses(args) => addresses::run(args),
