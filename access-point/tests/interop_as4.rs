@@ -10,11 +10,8 @@
 //!
 //! Negative controls: a tampered byte in either direction is refused by the other side.
 //!
-//! Known gap (sdk-ap's verifier, not as4): as4 0.2.0 puts no `wsu:Timestamp` in its messages or receipts, and our
-//! verifier requires one (EBMS:0103) although it does not require it to be signed. While that holds, the tests
-//! assert exactly that refusal, then add an (unsigned) Timestamp to as4's Security header (outside what as4
-//! signed, so its signature stays intact) and check that everything else interoperates. Once the verifier accepts
-//! a missing Timestamp, the originals are used directly.
+//! as4 0.2.0 puts no `wsu:Timestamp` in its messages or receipts; ebMS3/AS4 does not require one, so both are
+//! checked exactly as as4 sent them (a timestamp that is present is always checked by our verifier).
 
 mod interop_support;
 
@@ -85,39 +82,6 @@ fn peppol_user_message(from: &str, to: &str) -> UserMessage {
         ],
         payload_info: vec![],
     }
-}
-
-/// A `wsu:Timestamp` (Created now, Expires in 5 minutes), unsigned, put first in the `wsse:Security` header.
-fn with_timestamp(xml: &[u8]) -> Vec<u8> {
-    let start = xml
-        .windows(10)
-        .position(|w| w == b":Security ")
-        .expect("a Security header");
-    let end = start + xml[start..].iter().position(|&b| b == b'>').unwrap() + 1;
-    let stamp = |t: time::OffsetDateTime| {
-        format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        )
-    };
-    let now = time::OffsetDateTime::now_utc();
-    let ts = format!(
-        "<wsu:Timestamp xmlns:wsu=\"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd\" \
-         wsu:Id=\"TS-interop\"><wsu:Created>{}</wsu:Created><wsu:Expires>{}</wsu:Expires></wsu:Timestamp>",
-        stamp(now),
-        stamp(now + time::Duration::minutes(5))
-    );
-    [&xml[..end], ts.as_bytes(), &xml[end..]].concat()
-}
-
-/// Whether `e` is our verifier's refusal of a Security header without a `wsu:Timestamp`.
-fn is_missing_timestamp(e: &access_point::wss::message::OpenError) -> bool {
-    e.code() == access_point::ebms::ErrorCode::PolicyNoncompliance && e.error.detail.contains("no wsu:Timestamp")
 }
 
 fn write_key_and_cert(world: &World, name: &str, pair: &access_point::pki::KeyPair) -> (String, String) {
@@ -197,7 +161,7 @@ async fn as4_receives_our_message_and_its_receipt_verifies_here() {
     assert!(report.contains("SIGNED 3"), "Messaging, Body, attachment: {report}");
     assert_eq!(std::fs::read(out_dir.join("payload")).unwrap(), sbd);
 
-    let mut receipt = std::fs::read(out_dir.join("signal.xml")).unwrap();
+    let receipt = std::fs::read(out_dir.join("signal.xml")).unwrap();
     let receiver_trust =
         TrustStore::new(vec![world.receiver.ca.certificate.clone()]).with_crls(vec![crl_copy(&world.receiver.crl)]);
     let as_sent = verify_receipt(
@@ -209,14 +173,8 @@ async fn as4_receives_our_message_and_its_receipt_verifies_here() {
         &peppol_pmode(),
     )
     .await;
-    if let Err(e) = &as_sent {
-        assert!(
-            is_missing_timestamp(e),
-            "as4's receipt refused for another reason: {e:?}"
-        );
-        eprintln!("KNOWN GAP: as4's receipt has no wsu:Timestamp (EBMS:0103 here); checking it with one added");
-        receipt = with_timestamp(&receipt);
-    }
+    // as4 sends no wsu:Timestamp; ebMS3/AS4 does not require one, and our verifier accepts its receipt as sent.
+    as_sent.as_ref().expect("as4's receipt, exactly as sent, verifies");
     let verified = verify_receipt(
         "application/soap+xml; charset=utf-8",
         &receipt,
@@ -330,22 +288,14 @@ async fn as4_messages_open_here_and_our_receipt_satisfies_as4() {
     let choose = move |_: &UserMessage| -> Result<pmode::PMode, EbmsError> { Ok(chosen.clone()) };
 
     // Negative control first: one changed ciphertext byte is refused.
-    let mut tampered = with_timestamp(&body);
+    let mut tampered = body.to_vec();
     let at = tampered.len() - 100;
     tampered[at] ^= 1;
     let refused = open(&content_type, &tampered[..], &choose, &params).await;
     assert!(refused.is_err(), "a tampered as4 message opened");
 
-    let mut body = body.to_vec();
-    if let Err(e) = open(&content_type, &body[..], &choose, &params).await {
-        assert!(
-            is_missing_timestamp(&e),
-            "our open refused as4's message: {e} ({:?})\n{head}",
-            e.code()
-        );
-        eprintln!("KNOWN GAP: as4's message has no wsu:Timestamp (EBMS:0103 here); opening it with one added");
-        body = with_timestamp(&body);
-    }
+    // as4's message carries no wsu:Timestamp; it opens exactly as sent.
+    let body = body.to_vec();
     let opened = open(&content_type, &body[..], &choose, &params).await;
     let opened = match opened {
         Ok(o) => o,

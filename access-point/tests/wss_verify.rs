@@ -143,3 +143,52 @@ async fn references_with_an_inclusive_namespaces_prefix_list_verify() {
         "{err}"
     );
 }
+
+/// Cuts the `wsu:Timestamp` element out of a sealed body (it is not signed, so the signature still holds).
+fn without_timestamp(body: &[u8]) -> Vec<u8> {
+    let open = b"<wsu:Timestamp";
+    let close = b"</wsu:Timestamp>";
+    let start = body
+        .windows(open.len())
+        .position(|w| w == open)
+        .expect("sealed messages carry a timestamp");
+    let end = start + body[start..].windows(close.len()).position(|w| w == close).unwrap() + close.len();
+    [&body[..start], &body[end..]].concat()
+}
+
+#[tokio::test]
+async fn a_missing_timestamp_is_accepted_and_a_present_one_is_checked() {
+    let world = World::new();
+    let pmode = sdk_signed_only();
+    let sealed = world
+        .seal_with(&pmode, &world.payloads(&[b"x"]), &world.sender.message, None)
+        .await;
+    let body = body_of(&sealed);
+
+    // Strict peers (PyPI `as4`, Peppol profile) send no wsu:Timestamp; ebMS3/AS4 does not require one.
+    let bare = without_timestamp(&body);
+    world
+        .open_with(&pmode, &sealed.content_type, &bare, &world.receiver_trust)
+        .await
+        .unwrap();
+
+    // A timestamp that is present is still checked: one that expired long ago is refused.
+    let created = access_point::ebms::Timestamp::parse("2001-01-01T00:00:00Z")
+        .unwrap()
+        .to_xsd();
+    let expires = access_point::ebms::Timestamp::parse("2001-01-01T00:05:00Z")
+        .unwrap()
+        .to_xsd();
+    let stale = format!(
+        "<wsu:Timestamp wsu:Id=\"TS-stale\"><wsu:Created>{created}</wsu:Created><wsu:Expires>{expires}</wsu:Expires></wsu:Timestamp>"
+    );
+    let start = bare
+        .windows(b"<wsse:Security".len())
+        .position(|w| w == b"<wsse:Security")
+        .unwrap();
+    let header_end = start + bare[start..].iter().position(|b| *b == b'>').unwrap() + 1;
+    let expired = [&bare[..header_end], stale.as_bytes(), &bare[header_end..]].concat();
+    world
+        .expect_refusal(&pmode, &sealed.content_type, &expired, ErrorCode::FailedAuthentication)
+        .await;
+}

@@ -34,6 +34,10 @@ pub struct VerificationPolicy {
     pub require_cn_match: bool,
     /// Clock difference tolerated for the timestamp.
     pub clock_skew: Duration,
+    /// Whether a `wsu:Timestamp` must be present. Off by default: ebMS3/AS4 does not mandate one, strict peers
+    /// (PyPI `as4`, Peppol profile) send none, and an unsigned timestamp proves nothing; replays are caught by
+    /// MessageId duplicate detection. A timestamp that is present is always checked.
+    pub require_timestamp: bool,
 }
 
 impl VerificationPolicy {
@@ -49,6 +53,7 @@ impl VerificationPolicy {
             signed_parts: policy.parts.clone(),
             require_cn_match: pmode.profile == pmode::Profile::Sdk,
             clock_skew: DEFAULT_CLOCK_SKEW,
+            require_timestamp: false,
         })
     }
 
@@ -177,7 +182,11 @@ pub fn verify_security_header(
     let signed_info = &signature.signed_info;
     let dsig_policy = policy.dsig_policy();
     dsig_policy.check_signed_info(signed_info)?;
-    let timestamp = check_timestamp(doc, security, now, policy.clock_skew).map_err(VerifyError::Timestamp)?;
+    let timestamp = match check_timestamp(doc, security, now, policy.clock_skew) {
+        Ok(node) => Some(node),
+        Err(TimestampError::Missing) if !policy.require_timestamp => None,
+        Err(e) => return Err(VerifyError::Timestamp(e)),
+    };
 
     let certificate = resolve_signing_certificate(doc, security, signature.key_info_node)?;
     let signer = match (policy.require_cn_match, from_party_id) {
@@ -227,7 +236,7 @@ pub fn verify_security_header(
             let seen = match node {
                 Some(n) if n == envelope.messaging_node() => &mut messaging,
                 Some(n) if n == envelope.body_node() => &mut body,
-                Some(n) if n == timestamp => continue,
+                Some(n) if Some(n) == timestamp => continue,
                 _ => {
                     // An element named like Messaging or Body but not the one read is a wrapping attempt.
                     let wrapped = node.is_some_and(|n| {
