@@ -109,6 +109,8 @@ fn options() -> NodeOptions {
 /// A's configuration: no `[[peers]]`, `[discovery]` pointed at the simulator, its SMP CA as `[trust] smp_anchors`.
 fn a_config(a_toml: &Path, sim: &FederationSim, dir: &Path) -> Config {
     let mut config = Config::load(a_toml).unwrap();
+    // A only sends here: an ephemeral listen port cannot collide with the simulator's (tests run in parallel).
+    config.server.listen = "127.0.0.1:0".parse().unwrap();
     config.peers.clear();
     let anchor = dir.join("smp-ca.pem");
     std::fs::write(&anchor, sim.smp_ca_pem()).unwrap();
@@ -194,6 +196,37 @@ async fn discovered_recipient_is_delivered_unknown_document_fails_and_stale_answ
         "the SMP was asked again (and was down)"
     );
 
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+/// The workflow `sdk-ap init` ×2 → `sdk-ap init-federation` → `sdk-federation-sim` → `[discovery]`: the generated
+/// file is accepted by the simulator and A reaches B through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_federation_file_lets_a_reach_b() {
+    use access_point::cli::federation::{init_federation, InitFederationArgs};
+    let tmp = tempfile::tempdir().unwrap();
+    let (a_toml, b_toml) = two_aps(tmp.path());
+    // B binds its port before the simulator takes ephemeral ones.
+    let b = Node::start(Config::load(&b_toml).unwrap(), options()).await.unwrap();
+    let path = init_federation(&InitFederationArgs {
+        out: tmp.path().join("federation"),
+        sml_zone: "sml.sdk.test".into(),
+        dns: "127.0.0.1:5353".parse().unwrap(),
+        configs: vec![a_toml.clone(), b_toml.clone()],
+        force: false,
+    })
+    .unwrap();
+    let sim = FederationSim::start(FederationConfig::load(&path).unwrap())
+        .await
+        .unwrap();
+    let a = Node::start(a_config(&a_toml, &sim, tmp.path()), options())
+        .await
+        .unwrap();
+    let mut outcomes = a.subscribe();
+    let sent = a.submit(submission(B_PARTICIPANT)).await.unwrap();
+    let done = outcome_of(&mut outcomes, &sent.message_id, Duration::from_secs(60)).await;
+    assert_eq!(done.state, State::Delivered, "{}", done.reason);
     a.shutdown().await;
     b.shutdown().await;
 }
