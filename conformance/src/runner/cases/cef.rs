@@ -522,3 +522,66 @@ pub fn ta45(ctx: &mut Ctx) -> CaseFuture<'_> {
         .map(|_| ())
     })
 }
+
+/// TA21–22: SOAP-with-attachments: multipart/related with a SOAP 1.2 root part and one MIME part per payload.
+pub fn ta21_22(ctx: &mut Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let id = new_message_id();
+        let (sealed, body) = sealed_with(ctx, &id, &[("w1@conformance", "text/xml", b"<w/>", true)], vec![]).await?;
+        let content_type = sealed.content_type.to_ascii_lowercase();
+        ctx.evidence.note("content_type", &sealed.content_type);
+        ensure(content_type.starts_with("multipart/related"), || {
+            format!("Content-Type {content_type}")
+        })?;
+        ensure(
+            content_type.contains("application/soap+xml") && content_type.contains("boundary="),
+            || format!("no SOAP 1.2 type or boundary in {content_type}"),
+        )?;
+        let text = String::from_utf8_lossy(&body).into_owned();
+        let root_type = text.find("Content-Type: application/soap+xml");
+        let attachment = text.find("<w1@conformance>");
+        ensure(matches!((root_type, attachment), (Some(r), Some(a)) if r < a), || {
+            "the SOAP root part does not precede the attachment part".into()
+        })?;
+        let answer = post_to_b(&ctx.fed.a_config, ctx.fed.b()?, &sealed.content_type, body).await?;
+        ensure(answer.is_signed_receipt(), || {
+            format!("no receipt: {}", truncate(&answer.body))
+        })
+    })
+}
+
+/// TA38: compression, signature and encryption together are accepted and the payload arrives intact.
+pub fn ta38(ctx: &mut Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let id = new_message_id();
+        ctx.evidence.note("message_id", &id);
+        let doc = "<all>".to_string() + &"three at once ".repeat(500) + "</all>";
+        let (sealed, body) = sealed_with(
+            ctx,
+            &id,
+            &[("all@conformance", "text/xml", doc.as_bytes(), true)],
+            vec![],
+        )
+        .await?;
+        let text = String::from_utf8_lossy(&body).into_owned();
+        for needed in ["application/gzip", "xmldsig-more#rsa-sha256", "xmlenc11#aes128-gcm"] {
+            ensure(text.contains(needed), || format!("{needed} missing"))?;
+        }
+        let b = ctx.fed.b()?;
+        let answer = post_to_b(&ctx.fed.a_config, b, &sealed.content_type, body).await?;
+        ensure(answer.is_signed_receipt(), || {
+            format!("no receipt: {}", truncate(&answer.body))
+        })?;
+        let received = inbound(b, &id).await?.ok_or("not stored at B")?;
+        let part = received.payloads.first().ok_or("no payload")?;
+        let path = b
+            .store()
+            .payload_files()
+            .path_of(received.key, part)
+            .map_err(|e| e.to_string())?;
+        ensure(
+            std::fs::read(path).map_err(|e| e.to_string())? == doc.as_bytes(),
+            || "payload differs".into(),
+        )
+    })
+}
