@@ -246,6 +246,37 @@ mod tests {
     }
 
     #[test]
+    fn discovery_section_needs_smp_anchors_and_builds_a_resolver_with_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let made = crate::cli::init::init(&crate::cli::init::InitArgs {
+            dir: tmp.path().join("a"),
+            party: "AP0001-DEV".into(),
+            port: 18451,
+            api_port: None,
+            force: false,
+        })
+        .unwrap();
+        let mut config = Config::load(&made.config_file).unwrap();
+        let trust = config.message_trust_store().unwrap();
+        assert!(
+            from_config(&config, &trust).unwrap().is_none(),
+            "no [discovery]: no resolver"
+        );
+        config.discovery =
+            Some(toml::from_str("sml_zone = \"sml.sdk.test\"\ndns_servers = [\"127.0.0.1:5353\"]").unwrap());
+        config.trust.smp_anchors.clear();
+        let e = from_config(&config, &trust)
+            .err()
+            .expect("refused without an SMP anchor");
+        assert!(e.to_string().contains("smp"), "{e}");
+        let ca = DevPki::throwaway("SMP").unwrap();
+        let anchor = tmp.path().join("smp-ca.pem");
+        std::fs::write(&anchor, ca.ca.certificate.to_pem().unwrap()).unwrap();
+        config.trust.smp_anchors = vec![anchor];
+        assert!(from_config(&config, &trust).unwrap().is_some());
+    }
+
+    #[test]
     fn missing_final_recipient_is_final() {
         assert!(!ids_of(&query("AP0002-DEV", None)).unwrap_err().is_retryable());
     }
