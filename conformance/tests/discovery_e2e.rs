@@ -2,7 +2,7 @@
 //! find each other through the local federation simulator (SML NAPTR → signed SMP → endpoint + AP certificate).
 //! A message to B's participant is delivered with a verified receipt; a participant the SMP does not serve for the
 //! document fails at once naming the SMP; with the SMP down after one lookup the stale answer is used and delivery
-//! still succeeds.
+//! still succeeds; with nothing cached the outage is retried and then fails naming the SMP.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,6 +21,8 @@ const B_PARTY: &str = "AP0002-DEV";
 const B_PARTICIPANT: &str = "0203:ap0002-dev.example";
 /// Registered on B's AP in the SML, but the SMP lists no document for it.
 const NO_DOCUMENT_PARTICIPANT: &str = "0203:nodocs.example";
+/// Registered and served, but never looked up before the SMP goes down.
+const UNCACHED_PARTICIPANT: &str = "0203:uncached.example";
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -66,6 +68,13 @@ transport_profile = "digg-transport-as4-v1_2"
 id = "org-b"
 name = "B-kommunen"
 participant_id = "{B_PARTICIPANT}"
+access_point = "ap-b"
+documents = ["{doc}"]
+
+[[organisations]]
+id = "org-uncached"
+name = "Ej cachad"
+participant_id = "{UNCACHED_PARTICIPANT}"
 access_point = "ap-b"
 documents = ["{doc}"]
 
@@ -195,6 +204,18 @@ async fn discovered_recipient_is_delivered_unknown_document_fails_and_stale_answ
         sim.stats().smp_requests > before,
         "the SMP was asked again (and was down)"
     );
+
+    // 4. With nothing cached, the SMP outage is retryable: retried by the P-Mode, then failed naming the SMP.
+    let uncached = a.submit(submission(UNCACHED_PARTICIPANT)).await.unwrap();
+    let failed = outcome_of(&mut outcomes, &uncached.message_id, Duration::from_secs(60)).await;
+    assert_eq!(failed.state, State::Failed);
+    assert!(
+        failed.attempts > 1,
+        "retried: {} attempts, {}",
+        failed.attempts,
+        failed.reason
+    );
+    assert!(failed.reason.contains("SMP"), "{}", failed.reason);
 
     a.shutdown().await;
     b.shutdown().await;
