@@ -226,3 +226,32 @@ async fn a_signed_error_signal_is_returned_as_the_peers_errors() {
         other => panic!("expected errors, got {other:?}"),
     }
 }
+
+/// A sender that crashed mid-attempt seals the same message again; the receiver answers the duplicate with the
+/// receipt it stored for the first copy. That receipt must satisfy the second attempt: every attempt of one message
+/// signs the same references (stable wsu:Ids, same content), though each is encrypted with a fresh key.
+#[tokio::test]
+async fn the_receipt_for_a_first_attempt_satisfies_a_later_attempt_of_the_same_message() {
+    let world = World::new();
+    let pmode = pmode::builtin::sdk_message();
+    let payloads = world.payloads(&[b"<doc/>", b"attachment bytes"]);
+    let first = world.seal_sdk(&payloads).await;
+    let second = world.seal_sdk(&payloads).await;
+    assert_eq!(first.message_id, second.message_id);
+    assert_eq!(first.sent_references, second.sent_references);
+    assert_ne!(body_of(&first), body_of(&second), "each attempt is encrypted afresh");
+
+    let opened = world.open_sdk(&first.content_type, &body_of(&first)).await.unwrap();
+    let stored_receipt = build_receipt(&opened, &world.receiver.message, &pmode).unwrap();
+    let verified = verify_receipt(
+        &stored_receipt.content_type,
+        &stored_receipt.body,
+        &second,
+        &world.receiver.message.certificate,
+        &world.sender_trust,
+        &pmode,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(verified, VerifiedSignal::Receipt { .. }));
+}

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use http::HeaderMap;
+use time::OffsetDateTime;
 
 use super::node::NodeShared;
 use super::outcome::{AttemptResult, PeerError};
@@ -175,8 +176,8 @@ impl As4Deliverer {
     }
 }
 
-/// The UserMessage for a stored submission (a fresh timestamp; the MessageId stays the same across attempts so the
-/// receiver's duplicate detection works).
+/// The UserMessage for a stored submission. MessageId and Timestamp (the submission time) stay the same across
+/// attempts, so the receiver's duplicate detection works and every attempt signs the same eb:Messaging.
 pub(crate) fn user_message(record: &MessageRecord, pmode: &pmode::PMode) -> Result<UserMessage, String> {
     let meta = &record.meta;
     let message_id = MessageId::parse_lenient(&meta.message_id).map_err(|e| format!("stored MessageId: {e}"))?;
@@ -189,7 +190,9 @@ pub(crate) fn user_message(record: &MessageRecord, pmode: &pmode::PMode) -> Resu
         Ok(Party::new(id, p.role.clone()))
     };
     let service = Service::new(meta.service.clone(), meta.service_type.clone()).map_err(|e| e.to_string())?;
-    let mut info = MessageInfo::new(message_id, Timestamp::now());
+    let submitted_at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(record.created_at.0) * 1_000_000)
+        .map_err(|e| format!("stored creation time: {e}"))?;
+    let mut info = MessageInfo::new(message_id, Timestamp::from_datetime(submitted_at));
     if let Some(ref_to) = &meta.ref_to_message_id {
         info = info.replying_to(MessageId::parse_lenient(ref_to).map_err(|e| format!("RefToMessageId: {e}"))?);
     }

@@ -12,7 +12,7 @@
 use crate::compression::{gzip_compress_file, gzip_decompress, DecompressError};
 use crate::ebms::{
     part_property, EbmsError, Envelope, EnvelopeBuilder, ErrorCode, Messaging, ParseLimits, ParsedEnvelope, PartInfo,
-    PartRef, Property, UserMessage,
+    PartRef, Property, UserMessage, WsuId,
 };
 use crate::mime::{read_message, AttachmentSource, MimeLimits, MultipartWriter, OutgoingAttachment};
 use crate::pki::{KeyPair, NodeIdentity, TrustStore, VerifiedCertificate};
@@ -316,7 +316,11 @@ pub async fn seal(
     let mut message = user_message.clone();
     message.payload_info = part_infos;
     let message_id = message.message_info.message_id.as_str().to_string();
-    let builder = EnvelopeBuilder::new(Messaging::user(message)).map_err(|e| WssError::Model(e.to_string()))?;
+    let (messaging_id, body_id) = stable_wsu_ids(&message_id);
+    let builder = EnvelopeBuilder::new(Messaging::user(message))
+        .map_err(|e| WssError::Model(e.to_string()))?
+        .with_messaging_wsu_id(messaging_id)
+        .with_body_wsu_id(body_id);
     let encryption_xml = encryptor.as_ref().map(|e| e.security_header_xml()).unwrap_or_default();
     let signed = sign_envelope(
         &builder,
@@ -742,4 +746,14 @@ impl AsyncWrite for HashingWriter {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
+}
+
+/// The `wsu:Id`s of eb:Messaging and the Body, derived from the MessageId. Every attempt to send one message then
+/// signs the same references (same Ids, same content, deterministic gzip), so the receipt a receiver stored for the
+/// first copy, and sends again for a duplicate, still matches what a later attempt sent.
+fn stable_wsu_ids(message_id: &str) -> (WsuId, WsuId) {
+    let digest = openssl::sha::sha256(message_id.as_bytes());
+    let tag: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    let id = |part: &str| WsuId::parse(&format!("_{part}-{tag}")).expect("an NCName: '_' then letters, digits, '-'");
+    (id("messaging"), id("body"))
 }
