@@ -214,12 +214,8 @@ fn payload(tmp: &Path) -> UploadPayload {
     }
 }
 
-// Known failure (found by this test, MSH bug, 2026-11-24): a message whose attempt was cut by the sender's SIGKILL is
-// re-sealed with fresh wsu:Ids on the next attempt; the receiver sees a duplicate and returns the ORIGINAL receipt,
-// whose echoed references do not match the new attempt, so the sender records EBMS:0302 InvalidReceipt and retries
-// until it fails. The receiver holds every message exactly once; the sender never sees Delivered for those few.
-// Run with `cargo test --test faults_kill_restart -- --ignored` once the MSH accepts the original receipt.
-#[ignore = "MSH bug: duplicate after a sender crash answers with the original receipt, which the re-sealed attempt rejects"]
+// Found, when first written, that a retry after a sender crash was re-sealed with fresh wsu:Ids, so the receiver's
+// stored receipt for the duplicate no longer matched; every attempt now signs the same references.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receiver_killed_twice_and_sender_once_every_message_delivered_exactly_once() {
     let tmp = tempfile::tempdir().unwrap();
