@@ -3,5 +3,5 @@
 //! [`sim`] is the local SDK federation (address book, signed SMP, SML zone) used by tests and demos; [`runner`]
 //! runs every case (`cargo run -p conformance -- run`).
 
-pub mod sim;
 pub mod runner;
+pub mod sim;

@@ -1,14 +1,14 @@
 //! The `sdk-ap` command line. Each sub-command lives in its own file; this module only wires them to clap.
 
-pub mod init;
-pub mod federation;
-pub mod pmode;
-pub mod lookup;
 pub mod addresses;
-pub mod serve;
+pub mod federation;
+pub mod init;
+pub mod lookup;
 pub mod message;
 pub mod peers;
+pub mod pmode;
 pub mod send;
+pub mod serve;
 pub mod status;
 
 use clap::{Parser, Subcommand};

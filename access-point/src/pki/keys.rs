@@ -159,7 +159,11 @@ pub fn load_private_key(path: &Path) -> Result<PKey<Private>, PkiError> {
 /// Reads the CRLs in a file: one or more PEM `X509 CRL` blocks, or one DER CRL.
 pub fn load_crls(path: &Path) -> Result<Vec<X509Crl>, PkiError> {
     let bytes = read(path)?;
-    crls_from_bytes(&bytes).map_err(|source| PkiError::Parse { path: path.to_path_buf(), what: "CRL", source })
+    crls_from_bytes(&bytes).map_err(|source| PkiError::Parse {
+        path: path.to_path_buf(),
+        what: "CRL",
+        source,
+    })
 }
 
 /// Parses CRLs from memory: one or more PEM `X509 CRL` blocks, or one DER CRL (CRLs fetched from a distribution
@@ -173,7 +177,9 @@ pub fn crls_from_bytes(bytes: &[u8]) -> Result<Vec<X509Crl>, ErrorStack> {
     let mut crls = Vec::new();
     let mut rest = bytes;
     while let Some(start) = memchr::memmem::find(rest, BEGIN) {
-        let Some(end) = memchr::memmem::find(&rest[start..], END) else { break };
+        let Some(end) = memchr::memmem::find(&rest[start..], END) else {
+            break;
+        };
         let block_end = start + end + END.len();
         crls.push(X509Crl::from_pem(&rest[start..block_end])?);
         rest = &rest[block_end..];
