@@ -190,26 +190,7 @@ mod tests {
     use super::*;
     use crate::sdk::xhe::tests::sample;
     use crate::sdk::xhe_signature::sign;
-    use openssl::asn1::Asn1Time;
-    use openssl::hash::MessageDigest;
-    use openssl::rsa::Rsa;
-    use openssl::x509::{X509Builder, X509NameBuilder};
-
-    fn key_and_cert(cn: &str) -> (PKey<Private>, X509) {
-        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
-        let mut name = X509NameBuilder::new().unwrap();
-        name.append_entry_by_text("CN", cn).unwrap();
-        let name = name.build();
-        let mut b = X509Builder::new().unwrap();
-        b.set_version(2).unwrap();
-        b.set_subject_name(&name).unwrap();
-        b.set_issuer_name(&name).unwrap();
-        b.set_pubkey(&key).unwrap();
-        b.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
-        b.set_not_after(&Asn1Time::days_from_now(1).unwrap()).unwrap();
-        b.sign(&key, MessageDigest::sha256()).unwrap();
-        (key, b.build())
-    }
+    use crate::sdk::xhe_signature::tests::key_and_cert;
 
     #[test]
     fn encrypt_sign_verify_open_round_trip() {

@@ -72,7 +72,7 @@ fn subject(cert: &X509) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::sdk::xhe::tests::sample;
     use openssl::asn1::Asn1Time;
@@ -80,7 +80,8 @@ mod tests {
     use openssl::rsa::Rsa;
     use openssl::x509::{X509Builder, X509NameBuilder};
 
-    fn key_and_cert(cn: &str) -> (PKey<Private>, X509) {
+    /// A self-signed RSA key and certificate named `cn`, for the XHE signature and encryption tests.
+    pub(crate) fn key_and_cert(cn: &str) -> (PKey<Private>, X509) {
         let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
         let mut name = X509NameBuilder::new().unwrap();
         name.append_entry_by_text("CN", cn).unwrap();
