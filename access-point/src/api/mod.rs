@@ -15,6 +15,7 @@
 //! There is no authentication yet (it comes with the full API): the listener refuses a non-loopback address unless
 //! `[api] allow_non_loopback = true`.
 
+pub mod auth;
 pub mod client;
 pub mod server;
 pub mod status;
@@ -45,6 +46,10 @@ pub enum ProblemType {
     NoRoute,
     /// The store failed; nothing was accepted.
     StoreUnavailable,
+    /// No or invalid credentials.
+    Unauthorized,
+    /// Authenticated, but the caller's scope does not cover this organisation / functional address.
+    Forbidden,
 }
 
 impl ProblemType {
@@ -57,6 +62,8 @@ impl ProblemType {
             ProblemType::NotFound => "urn:sdk-ap:problem:not-found",
             ProblemType::NoRoute => "urn:sdk-ap:problem:no-route",
             ProblemType::StoreUnavailable => "urn:sdk-ap:problem:store-unavailable",
+            ProblemType::Unauthorized => "urn:sdk-ap:problem:unauthorized",
+            ProblemType::Forbidden => "urn:sdk-ap:problem:forbidden",
         }
     }
 
@@ -69,6 +76,8 @@ impl ProblemType {
             ProblemType::NotFound => StatusCode::NOT_FOUND,
             ProblemType::NoRoute => StatusCode::NOT_FOUND,
             ProblemType::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ProblemType::Unauthorized => StatusCode::UNAUTHORIZED,
+            ProblemType::Forbidden => StatusCode::FORBIDDEN,
         }
     }
 
@@ -80,6 +89,8 @@ impl ProblemType {
             ProblemType::NotFound => "Message not found",
             ProblemType::NoRoute => "No such route",
             ProblemType::StoreUnavailable => "Store unavailable",
+            ProblemType::Unauthorized => "Unauthorized",
+            ProblemType::Forbidden => "Forbidden",
         }
     }
 }

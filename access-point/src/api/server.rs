@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::{problem, status, submit, ProblemType, API_PREFIX};
+use super::{auth, problem, status, submit, ProblemType, API_PREFIX};
 use crate::msh::Node;
 
 /// How long shutdown waits for API requests in flight before cutting them.
@@ -115,6 +115,14 @@ async fn accept_loop(listener: TcpListener, node: Arc<Node>, mut stopped: watch:
 }
 
 async fn route(node: &Node, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let caller = match auth::authenticate(&request) {
+        Ok(caller) => caller,
+        Err(e) => return problem(ProblemType::Unauthorized, e.to_string()),
+    };
+    route_for(node, &caller, request).await
+}
+
+async fn route_for(node: &Node, _caller: &auth::Caller, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let path = request.uri().path().to_string();
     let Some(rest) = path.strip_prefix(API_PREFIX) else {
         return problem(ProblemType::NoRoute, format!("no route {path}"));

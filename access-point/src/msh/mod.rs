@@ -7,12 +7,14 @@
 //! - [`submit`]: local submissions, stored durably as `Submitted` before they are accepted.
 //! - [`scheduler`]: the sender task (claims due messages, bounded concurrency, retry decisions by the P-Mode).
 //! - [`send`]: one send attempt ([`send::As4Deliverer`]): resolve, seal, POST, verify the receipt.
+//! - [`events`]: [`EventBus`] of [`ApEvent`]s (inbox, delivered, failed, kvittens) for the API's SSE and webhooks.
 //! - [`outcome`]: attempt results, the table of peer error codes (final or retryable), final outcomes.
 //! - [`resolver`]: [`RecipientResolver`], the static `[[peers]]` table ([`StaticPeers`]).
 //! - [`discovery_resolver`]: SML/SMP discovery ([`DiscoveryResolver`]) behind the `[[peers]]` override
 //!   ([`ChainedResolver`]).
 
 pub mod discovery_resolver;
+pub mod events;
 pub mod node;
 pub mod outcome;
 pub mod receive;
@@ -22,6 +24,7 @@ pub mod send;
 pub mod submit;
 
 pub use discovery_resolver::{ChainedResolver, DiscoveryResolver};
+pub use events::{ApEvent, EventBus};
 pub use node::{load_pmodes, Node, NodeError, NodeOptions, NodeShutdown};
 pub use outcome::{AttemptResult, Disposition, Outcome, PeerError};
 pub use resolver::{RecipientQuery, RecipientResolver, ResolveError, ResolvedRecipient, StaticPeers};

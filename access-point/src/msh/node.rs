@@ -10,6 +10,7 @@ use pmode::PModeSet;
 use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
 
+use super::events::EventBus;
 use super::outcome::Outcome;
 use super::receive::Receiver;
 use super::resolver::{RecipientResolver, StaticPeers};
@@ -39,6 +40,7 @@ pub(crate) struct NodeShared {
     pub spool_dir: PathBuf,
     pub ids: MessageIdGenerator,
     pub metrics: Option<Arc<ApMetrics>>,
+    pub events: EventBus,
 }
 
 /// Choices made in code rather than in the configuration file (tests, tools, a future discovery resolver).
@@ -192,6 +194,7 @@ impl Node {
             spool_dir,
             ids,
             metrics: Some(metrics.clone()),
+            events: EventBus::new(),
         });
         let readiness = Readiness::new(false);
         let receiver = Arc::new(Receiver { shared: shared.clone() });
@@ -251,6 +254,11 @@ impl Node {
     /// Outcomes (Delivered / Failed) of outbound messages from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Outcome> {
         self.outcomes.subscribe()
+    }
+
+    /// The event bus (inbox, delivered, failed, kvittens) that the API streams to message systems.
+    pub fn events(&self) -> &EventBus {
+        &self.shared.events
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
