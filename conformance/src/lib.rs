@@ -4,4 +4,5 @@
 //! runs every case (`cargo run -p conformance -- run`).
 
 pub mod runner;
-pub mod sim;
+/// The local federation lives in its own crate (so `sdk-ap demo` can start it too); re-exported here.
+pub use federation_sim as sim;

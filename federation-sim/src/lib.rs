@@ -1,5 +1,6 @@
-//! `sdk-federation-sim`: a local SDK federation for development and tests, all on 127.0.0.1 and fed from one TOML
-//! file ([`config::FederationConfig`]):
+//! `federation-sim`: a local SDK federation for development, tests and `sdk-ap demo`, all on 127.0.0.1 and fed
+//! from one TOML file ([`config::FederationConfig`]); the `sdk-federation-sim` binary of the conformance crate
+//! serves it:
 //! - an SDK address book (JSON:API) under `/addressbook/`;
 //! - a signed OASIS SMP 1.0 under `/smp/` (enveloped XML-DSig by an SMP certificate from the simulator's own CA,
 //!   with the DIGG CertPub extension);
