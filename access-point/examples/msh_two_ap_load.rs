@@ -23,7 +23,7 @@ fn free_port() -> u16 {
 
 fn submission(payload: &Path) -> Submission {
     Submission {
-        to_party: "AP0002-DEV".into(),
+        to_party: Some("AP0002-DEV".into()),
         to_party_type: None,
         pmode_id: None,
         service: pmode::builtin::SDK_SERVICE.into(),

@@ -77,7 +77,7 @@ async fn start(config: &Path) -> Node {
 
 fn submission(final_recipient: &str, payloads: Vec<SubmittedPayload>) -> Submission {
     Submission {
-        to_party: "AP0002-DEV".into(),
+        to_party: Some("AP0002-DEV".into()),
         to_party_type: None,
         pmode_id: None,
         service: SDK_SERVICE.into(),

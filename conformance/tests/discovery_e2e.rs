@@ -136,7 +136,7 @@ fn a_config(a_toml: &Path, sim: &FederationSim, dir: &Path) -> Config {
 
 fn submission(final_recipient: &str) -> Submission {
     Submission {
-        to_party: B_PARTY.into(),
+        to_party: Some(B_PARTY.into()),
         to_party_type: None,
         pmode_id: None,
         service: pmode::builtin::SDK_SERVICE.into(),

@@ -22,7 +22,9 @@ pub const API_ACTOR: &str = "api:local";
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitRequest {
-    /// The receiving access point's PartyId.
+    /// The receiving access point's PartyId; empty or absent: the AP is resolved from `final_recipient`
+    /// (`[[peers]]` participants, then SML/SMP).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub to: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to_type: Option<String>,
@@ -178,7 +180,7 @@ fn to_submission(
         })
         .collect();
     Ok(Submission {
-        to_party: metadata.to,
+        to_party: Some(metadata.to).filter(|to| !to.trim().is_empty()),
         to_party_type: metadata.to_type,
         pmode_id: metadata.pmode,
         service,

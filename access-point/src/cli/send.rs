@@ -22,9 +22,9 @@ pub struct SendArgs {
     /// The node configuration file (its `[api] listen` is where the server is asked).
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
-    /// The receiving access point's PartyId.
+    /// The receiving access point's PartyId; when left out it is resolved from --final-recipient.
     #[arg(long, value_name = "PARTY")]
-    pub to: String,
+    pub to: Option<String>,
     /// The P-Mode; may be left out when exactly one fits.
     #[arg(long, value_name = "NAME")]
     pub pmode: Option<String>,
@@ -89,7 +89,7 @@ async fn send(args: SendArgs) -> ExitCode {
     };
     let client = ApiClient::new(config.api.listen);
     let metadata = SubmitRequest {
-        to: args.to.clone(),
+        to: args.to.clone().unwrap_or_default(),
         pmode: args.pmode.clone(),
         service: args.service.clone(),
         service_type: args.service_type.clone(),

@@ -98,6 +98,11 @@ pub fn add_peer_from(config: &Path, peer_config: &Path) -> Result<AddedPeer, Lin
         quote(&b.node.party_id_type),
         quote(&b.server.endpoint_url())
     );
+    // B's participants, so a submission naming only the final recipient finds B without discovery.
+    if !b.node.served_participants.is_empty() {
+        let listed: Vec<String> = b.node.served_participants.iter().map(|p| quote(p)).collect();
+        block.push_str(&format!("participants = [{}]\n", listed.join(", ")));
+    }
     for (setting, cert) in [
         ("message_cert", Some(&message)),
         ("tls_cert", tls.as_ref()),

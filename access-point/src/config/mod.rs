@@ -326,6 +326,10 @@ pub struct PeerConfig {
     /// The peer's X25519 key-agreement certificate (eDelivery AS4 2.0 encryption).
     #[serde(default)]
     pub x25519_cert: Option<PathBuf>,
+    /// Participants (final recipients, `0203:example.se`) this peer serves: a submission that names only the final
+    /// recipient goes to this peer without asking SML/SMP (the static override of discovery).
+    #[serde(default, deserialize_with = "participant_ids")]
+    pub participants: Vec<String>,
 }
 
 /// The file as written; `Config` adds resolved paths and the file's identity.

@@ -3,8 +3,8 @@
 //!
 //! The question is the message's `finalRecipient` participant and its action (the SMP document id). The SMP answer
 //! gives the endpoint URL and the receiving AP's certificate; that certificate must chain to this environment's AP
-//! PKI (the message trust store) before we encrypt to it, and its CN is the receiving AP's PartyId, which must match
-//! the message's `To` PartyId. Failures keep their meaning: "not registered" is final, an unreachable SML/SMP is
+//! PKI (the message trust store) before we encrypt to it, and its CN is the receiving AP's PartyId: it must match the
+//! message's `To` PartyId when the submission named one, and becomes it when the submission did not. Failures keep their meaning: "not registered" is final, an unreachable SML/SMP is
 //! retryable, and a stale cached answer (within the cache's grace period) is used and logged.
 
 use std::sync::Arc;
@@ -130,8 +130,8 @@ impl RecipientResolver for DiscoveryResolver {
     }
 }
 
-/// The static `[[peers]]` table first (an operator's override), then discovery for every AP the table does not
-/// name.
+/// The static `[[peers]]` table first (an operator's override: by AP party id, or by a peer's `participants` when
+/// the query names no AP), then discovery for everything the table does not answer.
 pub struct ChainedResolver {
     overrides: StaticPeers,
     fallback: Arc<dyn RecipientResolver>,
@@ -145,7 +145,7 @@ impl ChainedResolver {
 
 impl RecipientResolver for ChainedResolver {
     fn resolve<'a>(&'a self, query: &'a RecipientQuery) -> BoxFuture<'a, Result<ResolvedRecipient, ResolveError>> {
-        match self.overrides.get(&query.to_party) {
+        match self.overrides.lookup(query) {
             Some(found) => {
                 let found = found.clone();
                 Box::pin(async move { Ok(found) })

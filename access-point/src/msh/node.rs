@@ -80,6 +80,8 @@ pub struct NodeShutdown {
 /// A running access point.
 pub struct Node {
     shared: Arc<NodeShared>,
+    /// The sender's resolver, also asked at submit time for submissions that name only the final recipient.
+    resolver: Arc<dyn RecipientResolver>,
     wake: Arc<Notify>,
     outcomes: broadcast::Sender<Outcome>,
     readiness: Readiness,
@@ -205,7 +207,7 @@ impl Node {
         let (outcomes, _) = broadcast::channel(OUTCOME_CHANNEL_CAPACITY);
         let deliverer = Arc::new(As4Deliverer {
             shared: shared.clone(),
-            resolver,
+            resolver: resolver.clone(),
             client,
         });
         let sender = Arc::new(Sender {
@@ -222,6 +224,7 @@ impl Node {
         readiness.set(true);
         Ok(Node {
             shared,
+            resolver,
             wake,
             outcomes,
             readiness,
@@ -245,6 +248,7 @@ impl Node {
             our_party_type: &shared.config.node.party_id_type,
             ids: &shared.ids,
             max_payload_bytes: shared.config.limits.max_payload_bytes,
+            resolver: &*self.resolver,
         };
         let accepted = submit::submit(&ctx, submission).await?;
         self.wake.notify_one();

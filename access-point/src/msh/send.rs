@@ -73,6 +73,16 @@ impl As4Deliverer {
             Err(e) if e.is_retryable() => return retry(e.to_string()),
             Err(e) => return final_(e.to_string()),
         };
+        // Stored with its receiving AP unresolved (discovery was down at submit time): `To` is the AP found now.
+        let filled;
+        let record = match super::submit::with_resolved_to(record, &recipient, pmode) {
+            Ok(Some(r)) => {
+                filled = r;
+                &filled
+            }
+            Ok(None) => record,
+            Err(e) => return final_(e),
+        };
         let user = match user_message(record, pmode) {
             Ok(u) => u,
             Err(e) => return final_(e),

@@ -1,12 +1,22 @@
 //! Submissions from the local side: checked against the P-Modes, stored durably (payload files fsynced, record
 //! flushed) as `Submitted`, and only then accepted. The sender task takes them from the store.
+//!
+//! The receiving AP. In SDK a producer knows the recipient participant (`finalRecipient`), not its access point, so
+//! [`Submission::to_party`] may be left out. The AP is then resolved at submit time through the node's resolver
+//! chain (`[[peers]]` by participant, then SML/SMP): its PartyId is the SMP AP certificate's CN (type: the SDK AP
+//! party type), recorded as the message's `To` before the message is stored. When the lookup is *temporarily*
+//! impossible (DNS or SMP unreachable and nothing cached), the submission is still accepted and stored with `To`
+//! unresolved (empty); the sender resolves it at every attempt ([`with_resolved_to`]) and the P-Mode's retry policy
+//! applies, so a brief discovery outage delays a message instead of refusing it. A definite answer that rules the
+//! recipient out (not registered, forged SMP answer, no `[[peers]]` entry and no discovery) refuses the submission.
 
 use std::path::PathBuf;
 
 use pmode::{OutgoingKeys, PModeSet, PartyId, Service};
 
+use super::resolver::{RecipientQuery, RecipientResolver, ResolveError, ResolvedRecipient};
 use crate::ebms::MessageIdGenerator;
-use crate::store::{MessageKey, MessageMeta, NewOutbound, Party, PayloadPart, StoreError};
+use crate::store::{MessageKey, MessageMeta, MessageRecord, NewOutbound, Party, PayloadPart, StoreError};
 
 /// One payload of a submission: a file on disk and its MIME type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,9 +30,11 @@ pub struct SubmittedPayload {
 /// A message to send, as a producer hands it over.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Submission {
-    /// The receiving access point's PartyId (looked up in the resolver: `[[peers]]` today).
-    pub to_party: String,
-    /// Its PartyId type; the SDK AP type when `None`.
+    /// The receiving access point's PartyId. `None` (the SDK case): resolved from `final_recipient` through
+    /// `[[peers]]` `participants` and SML/SMP (the SMP AP certificate's CN), at submit time or, while discovery is
+    /// unavailable, at send time.
+    pub to_party: Option<String>,
+    /// Its PartyId type; when `None`, the resolver's type for a resolved AP, else the SDK AP type.
     pub to_party_type: Option<String>,
     /// The P-Mode to use; may be omitted when exactly one P-Mode fits service, action and recipient.
     pub pmode_id: Option<String>,
@@ -59,6 +71,9 @@ pub enum SubmitError {
     Payload { path: String, message: String },
     #[error("invalid submission: {0}")]
     Invalid(String),
+    /// The receiving AP could not be found for the final recipient, and no retry would help.
+    #[error("no receiving access point: {0}")]
+    Recipient(ResolveError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -71,25 +86,28 @@ pub(crate) struct SubmitContext<'a> {
     pub our_party_type: &'a str,
     pub ids: &'a MessageIdGenerator,
     pub max_payload_bytes: u64,
+    /// Finds the receiving AP of a submission that names only the final recipient.
+    pub resolver: &'a dyn RecipientResolver,
+}
+
+/// The receiving AP of a submission as decided at submit time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ToParty {
+    /// Empty while unresolved (discovery temporarily unavailable).
+    id: String,
+    id_type: String,
 }
 
 /// Stores a submission durably; on any error removes what it staged.
 pub(crate) async fn submit(ctx: &SubmitContext<'_>, submission: Submission) -> Result<Accepted, SubmitError> {
-    for (name, value) in [
-        ("to_party", &submission.to_party),
-        ("service", &submission.service),
-        ("action", &submission.action),
-    ] {
+    for (name, value) in [("service", &submission.service), ("action", &submission.action)] {
         if value.trim().is_empty() {
             return Err(SubmitError::Invalid(format!("{name} is empty")));
         }
     }
-    let to_type = submission
-        .to_party_type
-        .clone()
-        .unwrap_or_else(|| crate::config::SDK_PARTY_ID_TYPE.to_string());
+    let to = receiving_ap(ctx, &submission).await?;
     let keys = OutgoingKeys {
-        to_party: PartyId::new(&submission.to_party, Some(&to_type)),
+        to_party: PartyId::new(&to.id, Some(&to.id_type)),
         service: Service::new(&submission.service, submission.service_type.as_deref()),
         action: submission.action.clone(),
         pmode_id: submission.pmode_id.clone(),
@@ -109,7 +127,7 @@ pub(crate) async fn submit(ctx: &SubmitContext<'_>, submission: Submission) -> R
         }
     }
     let key = ctx.store.allocate_key()?;
-    let result = store_submission(ctx, key, pmode, &to_type, &submission).await;
+    let result = store_submission(ctx, key, pmode, &to, &submission).await;
     if result.is_err() {
         let _ = ctx.store.payload_files().remove_message(key).await;
     }
@@ -120,7 +138,7 @@ async fn store_submission(
     ctx: &SubmitContext<'_>,
     key: MessageKey,
     pmode: &pmode::PMode,
-    to_type: &str,
+    to: &ToParty,
     submission: &Submission,
 ) -> Result<Accepted, SubmitError> {
     let mut parts: Vec<PayloadPart> = Vec::with_capacity(submission.payloads.len());
@@ -163,8 +181,8 @@ async fn store_submission(
             role: pmode.initiator.role.clone(),
         },
         to: Party {
-            id: submission.to_party.clone(),
-            id_type: Some(to_type.to_string()),
+            id: to.id.clone(),
+            id_type: Some(to.id_type.clone()),
             role: pmode.responder.role.clone(),
         },
         service: submission.service.clone(),
@@ -189,7 +207,7 @@ async fn store_submission(
         .await?
         .durable()
         .await?;
-    tracing::info!(key = %key, message_id = %record.meta.message_id, pmode = %pmode.id, to = %submission.to_party,
+    tracing::info!(key = %key, message_id = %record.meta.message_id, pmode = %pmode.id, to = %to.id,
         original_sender = %submission.original_sender, final_recipient = %submission.final_recipient,
         conversation_id = %record.meta.conversation_id, payloads = record.payloads.len(), "submitted");
     Ok(Accepted {
@@ -201,4 +219,77 @@ async fn store_submission(
 
 fn non_empty(value: &str) -> Option<String> {
     (!value.trim().is_empty()).then(|| value.to_string())
+}
+
+/// The receiving AP: the one the submission names, else the one the resolver finds for the final recipient (empty
+/// while discovery is temporarily unavailable).
+async fn receiving_ap(ctx: &SubmitContext<'_>, submission: &Submission) -> Result<ToParty, SubmitError> {
+    let default_type = || crate::config::SDK_PARTY_ID_TYPE.to_string();
+    match submission.to_party.as_deref() {
+        Some(named) if named.trim().is_empty() => Err(SubmitError::Invalid("to_party is empty".into())),
+        Some(named) => Ok(ToParty {
+            id: named.to_string(),
+            id_type: submission.to_party_type.clone().unwrap_or_else(default_type),
+        }),
+        None => {
+            if submission.final_recipient.trim().is_empty() {
+                return Err(SubmitError::Invalid(
+                    "name the receiving access point (to_party) or the final recipient participant".into(),
+                ));
+            }
+            let query = RecipientQuery {
+                to_party: String::new(),
+                final_recipient: Some(submission.final_recipient.clone()),
+                action: Some(submission.action.clone()),
+            };
+            match ctx.resolver.resolve(&query).await {
+                Ok(found) => Ok(ToParty {
+                    id: found.party_id,
+                    id_type: submission.to_party_type.clone().unwrap_or(found.party_id_type),
+                }),
+                Err(e) if e.is_retryable() => {
+                    tracing::warn!(final_recipient = %submission.final_recipient, error = %e,
+                        "receiving access point not resolved yet: stored, resolved again when sent");
+                    Ok(ToParty {
+                        id: String::new(),
+                        id_type: submission.to_party_type.clone().unwrap_or_else(default_type),
+                    })
+                }
+                Err(e) => Err(SubmitError::Recipient(e)),
+            }
+        }
+    }
+}
+
+/// For a message stored with its receiving AP unresolved: a copy whose `To` is the AP just resolved (`None` when the
+/// record already names its AP). The P-Mode chosen at submit time must accept that AP.
+pub(crate) fn with_resolved_to(
+    record: &MessageRecord,
+    recipient: &ResolvedRecipient,
+    pmode: &pmode::PMode,
+) -> Result<Option<MessageRecord>, String> {
+    if !record.meta.to.id.is_empty() {
+        return Ok(None);
+    }
+    let id_type = record
+        .meta
+        .to
+        .id_type
+        .clone()
+        .unwrap_or_else(|| recipient.party_id_type.clone());
+    if !pmode
+        .responder
+        .accepts_party(&PartyId::new(&recipient.party_id, Some(&id_type)))
+    {
+        return Err(format!(
+            "the receiving access point {:?} found for {} is not accepted by P-Mode {}",
+            recipient.party_id,
+            record.meta.final_recipient.as_deref().unwrap_or("?"),
+            pmode.id
+        ));
+    }
+    let mut filled = record.clone();
+    filled.meta.to.id = recipient.party_id.clone();
+    filled.meta.to.id_type = Some(id_type);
+    Ok(Some(filled))
 }

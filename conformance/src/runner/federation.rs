@@ -150,7 +150,7 @@ impl Federation {
 /// An SDK business submission from A to B for `final_recipient`.
 pub fn sdk_submission(final_recipient: &str, payloads: Vec<SubmittedPayload>) -> Submission {
     Submission {
-        to_party: B_PARTY.into(),
+        to_party: Some(B_PARTY.into()),
         to_party_type: None,
         pmode_id: None,
         service: pmode::builtin::SDK_SERVICE.into(),
