@@ -17,9 +17,11 @@
 
 pub mod auth;
 pub mod client;
+pub mod events;
 pub mod server;
 pub mod status;
 pub mod submit;
+pub mod webhooks;
 
 pub use client::{ApiClient, ClientError};
 pub use server::{ApiServer, ApiStartError};
@@ -30,6 +32,15 @@ use http_body_util::Full;
 
 /// Path prefix of every route.
 pub const API_PREFIX: &str = "/api/v1";
+
+/// The body of every API response: whole documents ([`Full`]) and streams (server-sent events) alike.
+pub type ApiBody = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// A whole-document response as an [`ApiBody`] response.
+pub fn boxed(response: Response<Full<Bytes>>) -> Response<ApiBody> {
+    use http_body_util::BodyExt;
+    response.map(|body| body.map_err(|never| match never {}).boxed_unsync())
+}
 
 /// The stable problem types of the API (`type` member of a problem document).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

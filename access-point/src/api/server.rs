@@ -27,6 +27,8 @@ pub enum ApiStartError {
     NotLoopback(SocketAddr),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Webhooks(#[from] super::webhooks::WebhookError),
 }
 
 /// A running API listener.
@@ -34,6 +36,8 @@ pub struct ApiServer {
     local_addr: SocketAddr,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+    /// Webhook delivery (`[[api.webhooks]]`), when configured.
+    webhooks: Option<super::webhooks::Webhooks>,
 }
 
 impl ApiServer {
@@ -58,9 +62,15 @@ impl ApiServer {
         let local_addr = listener
             .local_addr()
             .map_err(|source| ApiStartError::Bind { addr, source })?;
+        let webhooks = super::webhooks::Webhooks::start(&node)?;
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, node, stopped));
-        Ok(ApiServer { local_addr, stop, task })
+        Ok(ApiServer {
+            local_addr,
+            stop,
+            task,
+            webhooks,
+        })
     }
 
     /// Where the API listens.
@@ -72,6 +82,9 @@ impl ApiServer {
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+        if let Some(webhooks) = self.webhooks {
+            webhooks.stop().await;
+        }
     }
 }
 
@@ -106,6 +119,8 @@ async fn accept_loop(listener: TcpListener, node: Arc<Node>, mut stopped: watch:
         }
     }
     drop(listener);
+    // Event streams do not end by themselves: end them, so that the graceful shutdown below need not wait for them.
+    node.events().end_streams();
     if tokio::time::timeout(API_SHUTDOWN_GRACE, graceful.shutdown())
         .await
         .is_err()
@@ -114,12 +129,15 @@ async fn accept_loop(listener: TcpListener, node: Arc<Node>, mut stopped: watch:
     }
 }
 
-async fn route(node: &Node, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn route(node: &Node, request: Request<Incoming>) -> Response<super::ApiBody> {
     let caller = match auth::authenticate(&request) {
         Ok(caller) => caller,
-        Err(e) => return problem(ProblemType::Unauthorized, e.to_string()),
+        Err(e) => return super::boxed(problem(ProblemType::Unauthorized, e.to_string())),
     };
-    route_for(node, &caller, request).await
+    if let Some(response) = streaming_route(node, &caller, &request) {
+        return response;
+    }
+    super::boxed(route_for(node, &caller, request).await)
 }
 
 async fn route_for(node: &Node, _caller: &auth::Caller, request: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -141,6 +159,14 @@ async fn route_for(node: &Node, _caller: &auth::Caller, request: Request<Incomin
             }
         }
         (method, _) => problem(ProblemType::NoRoute, format!("no route {method} {path}")),
+    }
+}
+
+/// Routes whose answer streams (server-sent events): tried before [`route_for`], whose answers are whole documents.
+fn streaming_route<B>(node: &Node, caller: &auth::Caller, request: &Request<B>) -> Option<Response<super::ApiBody>> {
+    match (request.method(), request.uri().path()) {
+        (&Method::GET, "/api/v1/events") => Some(super::events::handle(node, caller, request)),
+        _ => None,
     }
 }
 

@@ -5,6 +5,7 @@
 //! [`Config::validate`] then opens every referenced file and checks that keys match their certificates.
 //! Every setting is documented, with its default, in `docs/configuration.md`.
 
+mod api_events;
 mod discovery;
 pub mod link;
 mod locate;
@@ -12,6 +13,7 @@ mod sender;
 mod transport;
 mod validate;
 
+pub use api_events::{EventsConfig, WebhookConfig};
 pub use discovery::DiscoveryConfig;
 pub use sender::SenderConfig;
 pub use transport::TransportConfig;
@@ -293,6 +295,12 @@ pub struct ApiConfig {
     /// The API has no authentication yet: it refuses a non-loopback `listen` unless this is `true`.
     #[serde(default)]
     pub allow_non_loopback: bool,
+    /// `[api.events]`: the event stream (`GET /api/v1/events`) and webhook retries.
+    #[serde(default)]
+    pub events: EventsConfig,
+    /// `[[api.webhooks]]`: endpoints that receive events as signed POSTs.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookConfig>,
 }
 
 impl Default for ApiConfig {
@@ -300,6 +308,8 @@ impl Default for ApiConfig {
         ApiConfig {
             listen: default_api_listen(),
             allow_non_loopback: false,
+            events: EventsConfig::default(),
+            webhooks: Vec::new(),
         }
     }
 }
@@ -405,6 +415,7 @@ impl Config {
             lines,
         };
         config.resolve_paths();
+        api_events::resolve_and_check(&mut config)?;
         config.check_consistency()?;
         Ok(config)
     }

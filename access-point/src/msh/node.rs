@@ -186,6 +186,7 @@ impl Node {
         metrics.publish_certificate_expiry(&identity, time::OffsetDateTime::now_utc());
         let server_settings = ServerSettings::from_config(&config, &identity, &tls_trust)?;
         let client = As4Client::from_config(&config, &identity, &tls_trust, Some(metrics.clone()))?;
+        let replay_events = usize::try_from(config.api.events.replay_events).unwrap_or(usize::MAX);
         let shared = Arc::new(NodeShared {
             open_limits: open_limits(&config),
             config,
@@ -196,7 +197,7 @@ impl Node {
             spool_dir,
             ids,
             metrics: Some(metrics.clone()),
-            events: EventBus::new(),
+            events: EventBus::with_replay_capacity(replay_events),
         });
         let readiness = Readiness::new(false);
         let receiver = Arc::new(Receiver { shared: shared.clone() });
@@ -219,6 +220,13 @@ impl Node {
             metrics: Some(metrics.clone()),
         });
         let sender_stop = CancellationToken::new();
+        // Subscribed before the sender starts, so no outcome goes by unseen.
+        super::events::spawn_outcome_bridge(
+            store.clone(),
+            outcomes.subscribe(),
+            shared.events.clone(),
+            sender_stop.clone(),
+        );
         let sender_task = tokio::spawn(sender.run(sender_stop.clone()));
         spawn_queue_gauges(store.clone(), metrics.clone(), sender_stop.clone());
         readiness.set(true);

@@ -254,6 +254,24 @@ impl Registry {
     pub fn counter_vec(&self, name: &str, help: &str, labels: &[&str]) -> CounterVec {
         CounterVec(self.register(name, help, labels, Kind::Counter))
     }
+    /// The counter family `name`, registered on first use: for modules that may start more than once with the same
+    /// registry (the API's webhook delivery). Panics when `name` is registered with other labels or as another kind.
+    pub fn counter_vec_shared(&self, name: &str, help: &str, labels: &[&str]) -> CounterVec {
+        let existing = {
+            let families = self.families.lock().unwrap_or_else(|p| p.into_inner());
+            families.iter().find(|f| f.name == name).cloned()
+        };
+        match existing {
+            Some(family) => {
+                assert!(
+                    matches!(family.kind, Kind::Counter) && family.label_names.iter().eq(labels.iter()),
+                    "metric {name} registered with other labels or kind"
+                );
+                CounterVec(family)
+            }
+            None => self.counter_vec(name, help, labels),
+        }
+    }
     pub fn gauge_vec(&self, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
         GaugeVec(self.register(name, help, labels, Kind::Gauge))
     }
