@@ -1,5 +1,7 @@
 //! `conformance run [--filter ID]... [--report FILE.json] [--long]`: runs the conformance cases against a local
 //! federation and exits non-zero when any case fails.
+//! `conformance bench [--quick] [--gib]`: the published performance figures (docs/performance.md, see
+//! `conformance::bench`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,16 +33,86 @@ enum Command {
         #[arg(long)]
         known_gaps: Option<PathBuf>,
     },
+    /// Measures throughput, latency and peak RSS of two sdk-ap processes (and PyPI as4) against the machine's
+    /// openssl speed ceilings; writes docs/performance.md and its SVG chart.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// The sdk-ap binary (build it with `cargo build --release -p access-point`).
+    #[arg(long, default_value = "target/release/sdk-ap")]
+    sdk_ap: PathBuf,
+    /// Also measure 1 GiB payloads (minutes, and several GiB of disk).
+    #[arg(long)]
+    gib: bool,
+    /// Fewer messages per size (a loaded or small machine); the page says so.
+    #[arg(long)]
+    quick: bool,
+    /// Seconds per openssl speed measurement.
+    #[arg(long, default_value_t = 3)]
+    openssl_seconds: u32,
+    /// Leave out the PyPI as4 comparison.
+    #[arg(long)]
+    no_as4: bool,
+    /// How often each message's state is polled (latency resolution), in milliseconds.
+    #[arg(long, default_value_t = 5)]
+    poll_ms: u64,
+    /// The markdown page to write.
+    #[arg(long, default_value = "docs/performance.md")]
+    markdown: PathBuf,
+    /// The SVG chart to write (the page links it by file name, so keep it next to the page).
+    #[arg(long, default_value = "docs/performance.svg")]
+    svg: PathBuf,
+    /// Working folder (a temporary one by default).
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+}
+
+fn bench(args: BenchArgs) -> ExitCode {
+    let command = std::iter::once("conformance".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let options = conformance::bench::BenchOptions {
+        sdk_ap: args.sdk_ap,
+        gib: args.gib,
+        quick: args.quick,
+        openssl_seconds: args.openssl_seconds,
+        no_as4: args.no_as4,
+        poll: std::time::Duration::from_millis(args.poll_ms.max(1)),
+        markdown: args.markdown,
+        svg: args.svg,
+        work_dir: args.work_dir,
+        command,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("conformance bench: tokio runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(conformance::bench::run(&options)) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("conformance bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let Command::Run {
-        filter,
-        report,
-        long,
-        known_gaps,
-    } = cli.command;
+    let (filter, report, long, known_gaps) = match cli.command {
+        Command::Run {
+            filter,
+            report,
+            long,
+            known_gaps,
+        } => (filter, report, long, known_gaps),
+        Command::Bench(args) => return bench(args),
+    };
     let options = RunOptions {
         filters: filter,
         report,
