@@ -5,89 +5,35 @@
 //! final recipient refused with EBMS:0004 and failed without retries, and a receiver that is down for a while (the
 //! sender restarting meanwhile) and then delivered to after retries.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::time::Duration;
 
-use access_point::cli::init::{init, InitArgs};
-use access_point::config::link::add_peer_from;
 use access_point::config::Config;
-use access_point::msh::{Node, NodeOptions, Outcome, SenderSettings, Submission, SubmittedPayload};
+use access_point::msh::{Node, Submission, SubmitError, SubmittedPayload};
 use access_point::store::{Direction, EvidenceKind, ListQuery, State};
-use pmode::{PModeSet, Profile, RetryPolicy};
-use tokio::sync::broadcast;
+use support::{outcome_of, quick_retry_pmodes, B_PARTY};
 
-const SDK_ACTION: &str = pmode::builtin::SDK_MESSAGE_ACTION;
-const SDK_SERVICE: &str = pmode::builtin::SDK_SERVICE;
-const SDK_SERVICE_TYPE: &str = "urn:fdc:digg.se:edelivery:process";
 const TEST_SERVICE: &str = "http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/service";
 const TEST_ACTION: &str = "http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/test";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+/// Retries of the quick P-Modes: 1 s apart, so the outage test runs in seconds.
+const MAX_RETRIES: u32 = 6;
 
 /// Creates and links A and B; returns their configuration files.
-fn two_linked_aps(root: &Path) -> (PathBuf, PathBuf) {
-    let mut files = Vec::new();
-    for (name, party) in [("a", "AP0001-DEV"), ("b", "AP0002-DEV")] {
-        let port = free_port();
-        let outcome = init(&InitArgs {
-            dir: root.join(name),
-            party: party.into(),
-            port,
-            api_port: Some(free_port()),
-            force: false,
-        })
-        .unwrap();
-        files.push(outcome.config_file);
-    }
-    add_peer_from(&files[0], &files[1]).unwrap();
-    add_peer_from(&files[1], &files[0]).unwrap();
-    (files[0].clone(), files[1].clone())
-}
-
-/// The built-in SDK P-Modes with short retry intervals (1 s, 6 retries), so the outage test runs in seconds.
-fn quick_retry_pmodes() -> PModeSet {
-    let mut all = pmode::builtin::sdk_profile();
-    all.push(pmode::builtin::ebms_test_service(Profile::Sdk));
-    for p in &mut all {
-        p.reception_awareness.retry = RetryPolicy::Constant {
-            max_retries: 6,
-            interval_seconds: 1,
-        };
-    }
-    PModeSet::from_pmodes(all, "<test>").unwrap()
+fn two_linked_aps(root: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let aps = support::two_linked_aps(root);
+    (aps.a, aps.b)
 }
 
 async fn start(config: &Path) -> Node {
-    let options = NodeOptions {
-        pmodes: Some(quick_retry_pmodes()),
-        sender: Some(SenderSettings {
-            idle_poll: Duration::from_millis(200),
-            ..SenderSettings::default()
-        }),
-        ..NodeOptions::default()
-    };
-    Node::start(Config::load(config).unwrap(), options).await.unwrap()
+    support::start_node(config, MAX_RETRIES).await
 }
 
 fn submission(final_recipient: &str, payloads: Vec<SubmittedPayload>) -> Submission {
     Submission {
-        to_party: Some("AP0002-DEV".into()),
-        to_party_type: None,
-        pmode_id: None,
-        service: SDK_SERVICE.into(),
-        service_type: Some(SDK_SERVICE_TYPE.into()),
-        action: SDK_ACTION.into(),
-        original_sender: "0203:ap0001-dev.example".into(),
-        final_recipient: final_recipient.into(),
         conversation_id: Some("conversation-1".into()),
-        payloads,
-        actor: "test".into(),
+        ..support::sdk_submission(Some(B_PARTY), final_recipient, payloads)
     }
 }
 
@@ -112,20 +58,6 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
             x as u8
         })
         .collect()
-}
-
-async fn outcome_of(outcomes: &mut broadcast::Receiver<Outcome>, message_id: &str, within: Duration) -> Outcome {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let next = tokio::time::timeout(left, outcomes.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no outcome for {message_id} within {within:?}"))
-            .expect("outcome channel open");
-        if next.message_id == message_id {
-            return next;
-        }
-    }
 }
 
 const SERVED: &str = "0203:ap0002-dev.example";
@@ -160,7 +92,7 @@ async fn post_sealed(
     let tls_trust = config.tls_trust_store().unwrap();
     let client = As4Client::from_config(&config, &identity, &tls_trust, None).unwrap();
     let b_cert = access_point::pki::load_certificate(&b.config().keys.message.cert).unwrap();
-    let pmodes = quick_retry_pmodes();
+    let pmodes = quick_retry_pmodes(MAX_RETRIES);
     let pmode = pmodes.get(pmode::builtin::SDK_MESSAGE_ID).unwrap();
     let params = SealParams {
         pmode,
@@ -387,6 +319,58 @@ async fn receiver_down_then_up_gets_the_message_after_retries_and_a_sender_resta
         .await
         .unwrap();
     assert_eq!(received.map(|r| r.state), Some(State::Received));
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+/// In SDK the producer names only the recipient participant: A finds B through the `participants` that `peers add`
+/// copied into A's `[[peers]]` entry for B, records B's PartyId as `To` before storing, and delivers. A participant
+/// no peer serves (and no `[discovery]`) is refused at submit time, nothing stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submission_naming_only_the_final_recipient_reaches_the_peer_serving_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a_toml, b_toml) = two_linked_aps(tmp.path());
+    let a_config = Config::load(&a_toml).unwrap();
+    assert_eq!(
+        a_config.peer(B_PARTY).unwrap().participants,
+        vec![support::B_PARTICIPANT.to_string()],
+        "peers add lists B's participants"
+    );
+    let a = start(&a_toml).await;
+    let b = start(&b_toml).await;
+    let mut outcomes = a.subscribe();
+
+    let accepted = a
+        .submit(support::sdk_submission(None, "0203:AP0002-dev.example", vec![]))
+        .await
+        .unwrap();
+    let stored = a.store().get(accepted.key).await.unwrap().unwrap();
+    assert_eq!(
+        stored.meta.to.id, B_PARTY,
+        "To is resolved before the message is stored"
+    );
+    assert_eq!(
+        stored.meta.to.id_type.as_deref(),
+        Some(access_point::config::SDK_PARTY_ID_TYPE)
+    );
+    let outcome = outcome_of(&mut outcomes, &accepted.message_id, Duration::from_secs(60)).await;
+    assert_eq!(outcome.state, State::Delivered, "{outcome:?}");
+    let received = b
+        .store()
+        .get_by_message_id(Direction::Inbound, &accepted.message_id)
+        .await
+        .unwrap()
+        .expect("stored at B");
+    assert_eq!(received.meta.to.id, B_PARTY);
+
+    let before = a.store().counts().await.unwrap();
+    let refused = a
+        .submit(support::sdk_submission(None, "0203:nobody.example", vec![]))
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, SubmitError::Recipient(_)), "{refused}");
+    assert!(refused.to_string().contains("0203:nobody.example"), "{refused}");
+    assert_eq!(a.store().counts().await.unwrap(), before, "nothing stored");
     a.shutdown().await;
     b.shutdown().await;
 }

@@ -122,7 +122,12 @@ impl DiscoveryError {
     pub fn is_unavailability(&self) -> bool {
         use DiscoveryError::*;
         match self {
-            DnsTimeout { .. } | DnsFailure { .. } | SmpUnreachable { .. } | AddressBookUnreachable { .. } => true,
+            DnsTimeout { .. } | DnsFailure { .. } => true,
+            // A refused TLS handshake (untrusted or wrong-name server certificate, no https trust configured) is a
+            // trust or configuration problem that waiting does not fix; other transport failures may pass.
+            SmpUnreachable { reason, .. } | AddressBookUnreachable { reason, .. } => {
+                !matches!(reason, HttpError::Tls(_))
+            }
             SmpHttp { status, .. } | AddressBookHttp { status, .. } => *status >= 500 || *status == 429,
             _ => false,
         }
@@ -136,5 +141,27 @@ impl DiscoveryError {
                 | DiscoveryError::NotRegistered { .. }
                 | DiscoveryError::DocumentNotSupported { .. }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_tls_handshake_is_definite_and_a_network_failure_is_an_outage() {
+        let smp = |reason| DiscoveryError::SmpUnreachable {
+            url: "https://smp.example/".into(),
+            reason,
+        };
+        assert!(!smp(HttpError::Tls("invalid peer certificate: UnknownIssuer".into())).is_unavailability());
+        assert!(smp(HttpError::Connect("connection refused".into())).is_unavailability());
+        assert!(smp(HttpError::Timeout(std::time::Duration::from_secs(1))).is_unavailability());
+        let book = DiscoveryError::AddressBookUnreachable {
+            url: "https://ab.example/".into(),
+            reason: HttpError::Tls("no trust".into()),
+        };
+        assert!(!book.is_unavailability());
+        assert_eq!(book.service(), Service::AddressBook);
     }
 }

@@ -8,6 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
 
+/// A TLS client configuration for `https` discovery services (see [`HttpSettings::tls_from_pem`]).
+pub type TlsClientConfig = Arc<rustls::ClientConfig>;
+
 /// Settings for one discovery service's HTTP client.
 #[derive(Clone)]
 pub struct HttpSettings {
@@ -16,7 +19,7 @@ pub struct HttpSettings {
     /// Largest accepted response body, in bytes.
     pub max_body_bytes: usize,
     /// TLS client configuration for `https` URLs (trust anchors of the service); `None` refuses `https`.
-    pub tls: Option<Arc<rustls::ClientConfig>>,
+    pub tls: Option<TlsClientConfig>,
 }
 
 impl std::fmt::Debug for HttpSettings {
@@ -41,7 +44,7 @@ impl Default for HttpSettings {
 
 impl HttpSettings {
     /// A rustls client configuration trusting exactly the certificates in `pem` (one or more PEM certificates).
-    pub fn tls_from_pem(pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, String> {
+    pub fn tls_from_pem(pem: &[u8]) -> Result<TlsClientConfig, String> {
         let mut roots = rustls::RootCertStore::empty();
         for cert in rustls_pemfile::certs(&mut &pem[..]) {
             let cert = cert.map_err(|e| format!("reading trust anchors: {e}"))?;
@@ -68,6 +71,7 @@ pub enum HttpError {
     Timeout(Duration),
     #[error("cannot connect: {0}")]
     Connect(String),
+    /// The TLS handshake was refused for a certificate or configuration reason (not a network failure).
     #[error("TLS: {0}")]
     Tls(String),
     #[error("HTTP exchange failed: {0}")]
@@ -121,16 +125,20 @@ async fn get_inner(url: &str, accept: &str, settings: &HttpSettings) -> Result<R
         .body(Empty::<bytes::Bytes>::new())
         .map_err(|e| HttpError::Url(e.to_string()))?;
     if https {
-        let config = settings
-            .tls
-            .clone()
-            .ok_or_else(|| HttpError::Tls("https is not configured".into()))?;
+        let config = settings.tls.clone().ok_or_else(|| {
+            HttpError::Tls("https URL, but no TLS trust anchors are configured for this service".into())
+        })?;
         let server_name = rustls::pki_types::ServerName::try_from(host_for_connect.clone())
             .map_err(|e| HttpError::Tls(e.to_string()))?;
         let stream = tokio_rustls::TlsConnector::from(config)
             .connect(server_name, tcp)
             .await
-            .map_err(|e| HttpError::Tls(e.to_string()))?;
+            .map_err(
+                |e| match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+                    Some(refused) => HttpError::Tls(refused.to_string()),
+                    None => HttpError::Connect(format!("during the TLS handshake: {e}")),
+                },
+            )?;
         exchange(TokioIo::new(stream), request, settings.max_body_bytes).await
     } else {
         exchange(TokioIo::new(tcp), request, settings.max_body_bytes).await

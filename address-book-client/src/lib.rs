@@ -28,7 +28,7 @@ pub use addressbook::{AddressBookClient, AddressBookSettings, FunctionalAddress,
 pub use cache::{CachePolicy, Freshness};
 pub use discovery::{Discovery, DiscoverySettings, LookupChain, Resolved};
 pub use error::{DiscoveryError, Service};
-pub use http::HttpSettings;
+pub use http::{HttpSettings, TlsClientConfig};
 pub use ids::{DocumentId, FunctionalAddressId, IdError, OrganisationNumber, ParticipantId};
 pub use sml::SmlSettings;
 pub use smp::select::{default_transport_profiles, DIGG_AS4_V1_0, DIGG_AS4_V1_2, EDELIVERY_AS4};

@@ -43,6 +43,10 @@ pub struct FederationConfig {
     /// Page size of address book collections.
     #[serde(default = "default_page_size")]
     pub page_size: usize,
+    /// The SMP base URL the NAPTR records publish; default `http://<http address>/smp`. Set it when clients reach
+    /// the SMP through a front end (e.g. an HTTPS proxy in a test).
+    #[serde(default)]
+    pub smp_url: Option<String>,
     /// Directory that relative paths are resolved against (the file's directory when loaded from a file).
     #[serde(skip)]
     pub base_dir: PathBuf,

@@ -276,7 +276,11 @@ impl FederationSim {
             .iter()
             .map(|r| address_book_client::sml::participant_dns_name(&r.participant, &config.sml_zone))
             .collect();
-        let regexp = format!("!^.*$!http://{http_addr}/smp!");
+        let smp_url = config
+            .smp_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{http_addr}/smp"));
+        let regexp = format!("!^.*$!{smp_url}!");
         let zone = dns::FaultyZone {
             normal: dns::catalog(&config.sml_zone, &names, "Meta:SMP", &regexp).map_err(SimError::Config)?,
             without_meta_smp: dns::catalog(&config.sml_zone, &names, "Meta:CPP", &regexp).map_err(SimError::Config)?,

@@ -8,6 +8,7 @@ use address_book_client::{
 };
 use serde::Deserialize;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// `[discovery]`. Times are milliseconds.
@@ -46,6 +47,11 @@ pub struct DiscoveryConfig {
     /// Most cached answers kept (per cache: SML and SMP).
     #[serde(default = "default_cache_max_entries")]
     pub cache_max_entries: usize,
+    /// CA certificates (PEM files, each may hold several) that an SMP reached over `https` must chain to. Empty:
+    /// `https` SMP URLs are refused (a TLS error that names the SMP; not retried). Independent of
+    /// `[trust] smp_anchors`, which anchors the SMP's XML signature.
+    #[serde(default)]
+    pub smp_tls_trust: Vec<PathBuf>,
 }
 
 fn default_dns_timeout_ms() -> u64 {
@@ -122,5 +128,9 @@ mod tests {
         assert_eq!(c.cache_policy().ttl, Duration::from_secs(900));
         assert!(toml::from_str::<DiscoveryConfig>("dns_servers = []").is_err());
         assert!(toml::from_str::<DiscoveryConfig>("sml_zone = \"z\"\nbogus = 1").is_err());
+        assert!(
+            c.smp_tls_trust.is_empty(),
+            "https SMPs are refused unless trust is configured"
+        );
     }
 }

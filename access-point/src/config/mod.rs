@@ -478,6 +478,9 @@ impl Config {
         ] {
             list.iter_mut().for_each(resolve);
         }
+        if let Some(discovery) = &mut self.discovery {
+            discovery.smp_tls_trust.iter_mut().for_each(resolve);
+        }
         for peer in &mut self.peers {
             resolve(&mut peer.message_cert);
             for p in [&mut peer.tls_cert, &mut peer.ed25519_cert, &mut peer.x25519_cert]

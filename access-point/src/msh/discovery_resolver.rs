@@ -9,7 +9,9 @@
 
 use std::sync::Arc;
 
-use address_book_client::{Discovery, DiscoveryError, DocumentId, Freshness, ParticipantId, Resolved, SmpTrust};
+use address_book_client::{
+    Discovery, DiscoveryError, DocumentId, Freshness, HttpSettings, ParticipantId, Resolved, SmpTrust,
+};
 use time::OffsetDateTime;
 
 use super::resolver::{RecipientQuery, RecipientResolver, ResolveError, ResolvedRecipient, StaticPeers};
@@ -61,9 +63,37 @@ pub fn from_config(config: &Config, message_trust: &TrustStore) -> Result<Option
     let anchors = config.smp_trust_store()?.anchors().to_vec();
     let smp_trust =
         SmpTrust::new(anchors).map_err(|e| config.error("trust.smp_anchors", format!("[discovery]: {e}")))?;
-    let discovery = Discovery::new(section.settings(smp_trust))
-        .map_err(|e| config.error("discovery.dns_servers", e.to_string()))?;
+    let mut settings = section.settings(smp_trust);
+    settings.smp.http.tls = smp_tls(config, &section.smp_tls_trust)?;
+    let discovery = Discovery::new(settings).map_err(|e| config.error("discovery.dns_servers", e.to_string()))?;
     Ok(Some(DiscoveryResolver::new(discovery, message_trust.clone())))
+}
+
+/// The TLS client configuration for `https` SMPs from `[discovery] smp_tls_trust` (`None` when empty: `https` SMP
+/// URLs are then refused).
+fn smp_tls(
+    config: &Config,
+    files: &[std::path::PathBuf],
+) -> Result<Option<address_book_client::TlsClientConfig>, ConfigError> {
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut pem = Vec::new();
+    for file in files {
+        let bytes = std::fs::read(file)
+            .map_err(|e| config.error("discovery.smp_tls_trust", format!("{}: {e}", file.display())))?;
+        if !bytes.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            return Err(config.error(
+                "discovery.smp_tls_trust",
+                format!("{}: no PEM certificate in the file", file.display()),
+            ));
+        }
+        pem.extend_from_slice(&bytes);
+        pem.push(b'\n');
+    }
+    HttpSettings::tls_from_pem(&pem)
+        .map(Some)
+        .map_err(|e| config.error("discovery.smp_tls_trust", e))
 }
 
 /// The participant and document id of a query: the `finalRecipient` and the action.
@@ -272,8 +302,19 @@ mod tests {
         let ca = DevPki::throwaway("SMP").unwrap();
         let anchor = tmp.path().join("smp-ca.pem");
         std::fs::write(&anchor, ca.ca.certificate.to_pem().unwrap()).unwrap();
-        config.trust.smp_anchors = vec![anchor];
+        config.trust.smp_anchors = vec![anchor.clone()];
         assert!(from_config(&config, &trust).unwrap().is_some());
+        // smp_tls_trust: PEM CA files; anything else is refused naming the setting.
+        let section = config.discovery.as_mut().unwrap();
+        section.smp_tls_trust = vec![anchor];
+        assert!(from_config(&config, &trust).unwrap().is_some());
+        let not_pem = tmp.path().join("not-a-cert.txt");
+        std::fs::write(&not_pem, "hello").unwrap();
+        for bad in [not_pem, tmp.path().join("missing.pem")] {
+            config.discovery.as_mut().unwrap().smp_tls_trust = vec![bad];
+            let e = from_config(&config, &trust).err().expect("refused");
+            assert!(e.to_string().contains("discovery.smp_tls_trust"), "{e}");
+        }
     }
 
     #[test]

@@ -1,0 +1,224 @@
+//! Shared setup of integration tests that run two access points on 127.0.0.1: A (`AP0001-DEV`) and B (`AP0002-DEV`)
+//! made by `init` and linked both ways with `peers add` ([`two_linked_aps`]), started in-process as [`Node`]s with
+//! short retry intervals ([`start_node`]), or as `sdk-ap serve` processes ([`Server`], [`cli_init`]).
+//!
+//! Each test file includes it with `mod support;` (the conformance crate with
+//! `#[path = "../../access-point/tests/support/mod.rs"] mod support;`), so it uses only crates every including test
+//! has, and the `sdk-ap` binary path is passed in (`env!("CARGO_BIN_EXE_sdk-ap")` exists only in access-point).
+#![allow(dead_code)] // each test uses a part
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use access_point::cli::init::{init, InitArgs};
+use access_point::config::link::add_peer_from;
+use access_point::config::Config;
+use access_point::msh::{Node, NodeOptions, Outcome, SenderSettings, Submission, SubmittedPayload};
+use pmode::{PModeSet, Profile, RetryPolicy};
+use tokio::sync::broadcast;
+
+pub const A_PARTY: &str = "AP0001-DEV";
+pub const B_PARTY: &str = "AP0002-DEV";
+/// The participants `init` makes each AP serve.
+pub const A_PARTICIPANT: &str = "0203:ap0001-dev.example";
+pub const B_PARTICIPANT: &str = "0203:ap0002-dev.example";
+pub const SDK_ACTION: &str = pmode::builtin::SDK_MESSAGE_ACTION;
+pub const SDK_SERVICE: &str = pmode::builtin::SDK_SERVICE;
+pub const SDK_SERVICE_TYPE: &str = "urn:fdc:digg.se:edelivery:process";
+/// How long a test waits for a server process to come up or stop.
+pub const PROCESS_WAIT: Duration = Duration::from_secs(30);
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The configuration files and ports of A and B.
+#[derive(Debug, Clone)]
+pub struct TwoAps {
+    pub a: PathBuf,
+    pub b: PathBuf,
+    pub a_api_port: u16,
+    pub b_api_port: u16,
+}
+
+/// A and B made by `init` in `root/a` and `root/b` (not linked).
+pub fn two_aps(root: &Path) -> TwoAps {
+    let mut made = Vec::new();
+    for (name, party) in [("a", A_PARTY), ("b", B_PARTY)] {
+        let api_port = free_port();
+        let outcome = init(&InitArgs {
+            dir: root.join(name),
+            party: party.into(),
+            port: free_port(),
+            api_port: Some(api_port),
+            force: false,
+        })
+        .unwrap();
+        made.push((outcome.config_file, api_port));
+    }
+    let (b, b_api_port) = made.pop().unwrap();
+    let (a, a_api_port) = made.pop().unwrap();
+    TwoAps {
+        a,
+        b,
+        a_api_port,
+        b_api_port,
+    }
+}
+
+/// A and B made by `init` and linked both ways (each trusts the other's PKI and lists it in `[[peers]]`).
+pub fn two_linked_aps(root: &Path) -> TwoAps {
+    let aps = two_aps(root);
+    add_peer_from(&aps.a, &aps.b).unwrap();
+    add_peer_from(&aps.b, &aps.a).unwrap();
+    aps
+}
+
+/// The built-in SDK P-Modes and the ebMS test service, retrying every second at most `max_retries` times.
+pub fn quick_retry_pmodes(max_retries: u32) -> PModeSet {
+    let mut all = pmode::builtin::sdk_profile();
+    all.push(pmode::builtin::ebms_test_service(Profile::Sdk));
+    for p in &mut all {
+        p.reception_awareness.retry = RetryPolicy::Constant {
+            max_retries,
+            interval_seconds: 1,
+        };
+    }
+    PModeSet::from_pmodes(all, "<test>").unwrap()
+}
+
+/// Node options with [`quick_retry_pmodes`] and a sender that looks for due messages every 200 ms.
+pub fn quick_options(max_retries: u32) -> NodeOptions {
+    NodeOptions {
+        pmodes: Some(quick_retry_pmodes(max_retries)),
+        sender: Some(SenderSettings {
+            idle_poll: Duration::from_millis(200),
+            ..SenderSettings::default()
+        }),
+        ..NodeOptions::default()
+    }
+}
+
+/// Starts a node from a configuration file with [`quick_options`].
+pub async fn start_node(config: &Path, max_retries: u32) -> Node {
+    Node::start(Config::load(config).unwrap(), quick_options(max_retries))
+        .await
+        .unwrap()
+}
+
+/// An SDK message from A's participant to `final_recipient`, addressed to AP `to_party` (`None`: resolved by the AP).
+pub fn sdk_submission(to_party: Option<&str>, final_recipient: &str, payloads: Vec<SubmittedPayload>) -> Submission {
+    Submission {
+        to_party: to_party.map(Into::into),
+        to_party_type: None,
+        pmode_id: None,
+        service: SDK_SERVICE.into(),
+        service_type: Some(SDK_SERVICE_TYPE.into()),
+        action: SDK_ACTION.into(),
+        original_sender: A_PARTICIPANT.into(),
+        final_recipient: final_recipient.into(),
+        conversation_id: None,
+        payloads,
+        actor: "test".into(),
+    }
+}
+
+/// Waits for the final outcome of `message_id` (panics after `within`).
+pub async fn outcome_of(outcomes: &mut broadcast::Receiver<Outcome>, message_id: &str, within: Duration) -> Outcome {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let next = tokio::time::timeout(left, outcomes.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no outcome for {message_id} within {within:?}"))
+            .expect("outcome channel open");
+        if next.message_id == message_id {
+            return next;
+        }
+    }
+}
+
+/// Runs the `sdk-ap` binary `bin` with `args`.
+pub fn sdk_ap(bin: &str, args: &[&str]) -> Output {
+    Command::new(bin).args(args).output().unwrap()
+}
+
+/// The standard output of a successful run (panics with both outputs otherwise).
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `sdk-ap init --dir DIR --party PARTY --port PORT --api-port API_PORT`; returns the configuration file.
+pub fn cli_init(bin: &str, dir: &Path, party: &str, port: u16, api_port: u16) -> PathBuf {
+    ok(&sdk_ap(
+        bin,
+        &[
+            "init",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--party",
+            party,
+            "--port",
+            &port.to_string(),
+            "--api-port",
+            &api_port.to_string(),
+        ],
+    ));
+    dir.join("sdk-ap.toml")
+}
+
+/// An `sdk-ap serve` process, killed when dropped.
+pub struct Server(pub Child);
+
+impl Server {
+    /// Starts `bin serve --config CONFIG` and waits until its local API accepts connections.
+    pub fn start(bin: &str, config: &Path, api_port: u16) -> Server {
+        let child = Command::new(bin)
+            .args(["serve", "--config", config.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = Server(child);
+        let deadline = Instant::now() + PROCESS_WAIT;
+        while std::net::TcpStream::connect(("127.0.0.1", api_port)).is_err() {
+            assert!(Instant::now() < deadline, "the API on port {api_port} did not come up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn terminate(mut self) {
+        let pid = self.0.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let deadline = Instant::now() + PROCESS_WAIT;
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                assert!(status.success(), "serve exited with {status}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
