@@ -62,64 +62,6 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
 
 const SERVED: &str = "0203:ap0002-dev.example";
 
-/// An SDK UserMessage from A to B with this MessageId.
-fn sdk_user_message(message_id: &str) -> access_point::ebms::UserMessage {
-    use access_point::ebms::{MessageId, Property};
-    let mut user = access_point::ebms::test_support::sample_user_message(0);
-    user.message_info.message_id = MessageId::parse(message_id).unwrap();
-    user.collaboration_info.agreement_ref = None;
-    user.message_properties = vec![
-        Property::typed("originalSender", "iso6523-actorid-upis", "0203:ap0001-dev.example"),
-        Property::typed("finalRecipient", "iso6523-actorid-upis", SERVED),
-    ];
-    user
-}
-
-/// Seals an SDK message with `signer` (A's message key unless given) and POSTs the same body to B `times` times
-/// over A's TLS identity; returns the response bodies.
-async fn post_sealed(
-    dir: &Path,
-    a_toml: &Path,
-    b: &Node,
-    message_id: &str,
-    signer: Option<&access_point::pki::KeyPair>,
-    times: usize,
-) -> Vec<Vec<u8>> {
-    use access_point::transport::{As4Client, OutgoingBody};
-    use access_point::wss::message::{seal, SealParams};
-    let config = Config::load(a_toml).unwrap();
-    let identity = config.identity().unwrap();
-    let tls_trust = config.tls_trust_store().unwrap();
-    let client = As4Client::from_config(&config, &identity, &tls_trust, None).unwrap();
-    let b_cert = access_point::pki::load_certificate(&b.config().keys.message.cert).unwrap();
-    let pmodes = quick_retry_pmodes(MAX_RETRIES);
-    let pmode = pmodes.get(pmode::builtin::SDK_MESSAGE_ID).unwrap();
-    let params = SealParams {
-        pmode,
-        signer: signer.unwrap_or(&identity.message),
-        receiver_encryption_cert: Some(&b_cert),
-        spool_dir: dir,
-    };
-    let sealed = seal(&sdk_user_message(message_id), &[], &params).await.unwrap();
-    let url = b.config().server.endpoint_url();
-    let mut bodies = Vec::new();
-    for _ in 0..times {
-        let file = tokio::fs::File::from_std(sealed.body.reopen().unwrap());
-        let response = client
-            .post(
-                &url,
-                &sealed.content_type,
-                &http::HeaderMap::new(),
-                OutgoingBody::file(file).await.unwrap(),
-            )
-            .await
-            .unwrap();
-        assert!(response.status.is_success(), "{}", response.status);
-        bodies.push(response.bytes().await.unwrap().to_vec());
-    }
-    bodies
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_aps_deliver_exactly_once() {
     let tmp = tempfile::tempdir().unwrap();
@@ -180,7 +122,7 @@ async fn two_aps_deliver_exactly_once() {
 
     // The same sealed body POSTed twice: the same receipt bytes both times, stored once.
     let duplicate_id = format!("{}@test.example", uuid::Uuid::new_v4());
-    let mut bodies = post_sealed(tmp.path(), &a_toml, &b, &duplicate_id, None, 2).await;
+    let mut bodies = support::post_sealed(tmp.path(), &a_toml, &b, &duplicate_id, None, 2).await;
     let (first, second) = (bodies.remove(0), bodies.remove(0));
     assert!(!first.is_empty());
     assert_eq!(first, second, "a duplicate gets the very same receipt");
@@ -198,7 +140,7 @@ async fn two_aps_deliver_exactly_once() {
     // A message signed with a key B does not trust (same CN, another CA): a signed EBMS:0101, nothing stored.
     let forged_id = format!("{}@test.example", uuid::Uuid::new_v4());
     let stranger = access_point::pki::dev::DevPki::throwaway("AP0001-DEV").unwrap();
-    let answer = post_sealed(tmp.path(), &a_toml, &b, &forged_id, Some(&stranger.message), 1).await;
+    let answer = support::post_sealed(tmp.path(), &a_toml, &b, &forged_id, Some(&stranger.message), 1).await;
     let answer = String::from_utf8(answer[0].clone()).unwrap();
     assert!(answer.contains("EBMS:0101") && answer.contains("Signature"), "{answer}");
     assert!(b

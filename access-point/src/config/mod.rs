@@ -129,6 +129,22 @@ pub struct ServerConfig {
     /// The URL peers use to reach this AP (published in SMP, given to `peers add`). Default: derived from `listen`.
     #[serde(default, deserialize_with = "optional_http_url")]
     pub public_endpoint: Option<String>,
+    /// How MessageIds of received messages are checked: `lenient` (default) or `rfc2822`.
+    #[serde(default)]
+    pub received_message_ids: ReceivedMessageIds,
+}
+
+/// `[server] received_message_ids`. ebMS3 §5.2.2.1 says a MessageId MUST be an RFC 2822 `id-left@id-right`, but
+/// Domibus forwards the id a back end supplies unchanged, and DIGG's back-end examples carry bare UUIDs; refusing
+/// them would refuse real SDK peers. So by default any 1 to 255 printable-ASCII id without spaces, `<` or `>` is
+/// accepted (it is only a key for duplicate detection and echoed in RefToMessageId); `rfc2822` refuses the rest
+/// with an ebMS error. Ids this AP creates are always RFC 2822.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReceivedMessageIds {
+    #[default]
+    Lenient,
+    Rfc2822,
 }
 
 impl ServerConfig {
@@ -375,6 +391,7 @@ impl Default for ServerConfig {
             tls: true,
             allow_plain_http: false,
             public_endpoint: None,
+            received_message_ids: ReceivedMessageIds::default(),
         }
     }
 }

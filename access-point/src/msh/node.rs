@@ -132,6 +132,10 @@ fn open_limits(config: &Config) -> OpenLimits {
     limits.mime.max_soap_bytes = usize::try_from(l.max_soap_part_bytes).unwrap_or(usize::MAX);
     limits.mime.max_header_bytes = usize::try_from(l.max_mime_header_bytes).unwrap_or(usize::MAX);
     limits.mime.max_total_bytes = l.max_message_bytes;
+    limits.message_id_policy = match config.server.received_message_ids {
+        crate::config::ReceivedMessageIds::Lenient => crate::ebms::MessageIdPolicy::Lenient,
+        crate::config::ReceivedMessageIds::Rfc2822 => crate::ebms::MessageIdPolicy::Rfc2822,
+    };
     limits
 }
 

@@ -107,6 +107,8 @@ pub struct OpenLimits {
     pub max_decompressed_bytes: u64,
     /// Clock difference tolerated for the `wsu:Timestamp`.
     pub clock_skew: Duration,
+    /// How received MessageId / RefToMessageId values are checked (`[server] received_message_ids`).
+    pub message_id_policy: crate::ebms::MessageIdPolicy,
 }
 
 impl Default for OpenLimits {
@@ -116,6 +118,7 @@ impl Default for OpenLimits {
             xml: ParseLimits::default(),
             max_decompressed_bytes: crate::compression::DEFAULT_MAX_DECOMPRESSED_BYTES,
             clock_skew: crate::wss::timestamp::DEFAULT_CLOCK_SKEW,
+            message_id_policy: crate::ebms::MessageIdPolicy::default(),
         }
     }
 }
@@ -515,7 +518,10 @@ pub async fn open<R: AsyncRead + Unpin>(
     let mut mime = read_message(body, content_type, &limits.mime, params.spool_dir)
         .await
         .map_err(|e| OpenError::new(ErrorCode::MimeInconsistency, e.to_string(), None))?;
-    let envelope = Envelope::parse(&mime.root.content, &limits.xml).map_err(|e| OpenError {
+    let options = crate::ebms::ParseOptions {
+        message_id_policy: limits.message_id_policy,
+    };
+    let envelope = Envelope::parse_with(&mime.root.content, &limits.xml, &options).map_err(|e| OpenError {
         error: e.to_ebms_error(),
         message_id: None,
     })?;

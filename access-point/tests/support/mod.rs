@@ -222,3 +222,61 @@ impl Drop for Server {
         let _ = self.0.wait();
     }
 }
+
+/// An SDK UserMessage from A to B with this MessageId (any printable id: tests of received-id checks use bare UUIDs).
+pub fn sdk_user_message(message_id: &str) -> access_point::ebms::UserMessage {
+    use access_point::ebms::{MessageId, Property};
+    let mut user = access_point::ebms::test_support::sample_user_message(0);
+    user.message_info.message_id = MessageId::parse_lenient(message_id).unwrap();
+    user.collaboration_info.agreement_ref = None;
+    user.message_properties = vec![
+        Property::typed("originalSender", "iso6523-actorid-upis", A_PARTICIPANT),
+        Property::typed("finalRecipient", "iso6523-actorid-upis", B_PARTICIPANT),
+    ];
+    user
+}
+
+/// Seals an SDK message with `signer` (A's message key unless given) and POSTs the same body to B `times` times
+/// over A's TLS identity; returns the response bodies.
+pub async fn post_sealed(
+    dir: &Path,
+    a_toml: &Path,
+    b: &Node,
+    message_id: &str,
+    signer: Option<&access_point::pki::KeyPair>,
+    times: usize,
+) -> Vec<Vec<u8>> {
+    use access_point::transport::{As4Client, OutgoingBody};
+    use access_point::wss::message::{seal, SealParams};
+    let config = Config::load(a_toml).unwrap();
+    let identity = config.identity().unwrap();
+    let tls_trust = config.tls_trust_store().unwrap();
+    let client = As4Client::from_config(&config, &identity, &tls_trust, None).unwrap();
+    let b_cert = access_point::pki::load_certificate(&b.config().keys.message.cert).unwrap();
+    let pmodes = quick_retry_pmodes(1);
+    let pmode = pmodes.get(pmode::builtin::SDK_MESSAGE_ID).unwrap();
+    let params = SealParams {
+        pmode,
+        signer: signer.unwrap_or(&identity.message),
+        receiver_encryption_cert: Some(&b_cert),
+        spool_dir: dir,
+    };
+    let sealed = seal(&sdk_user_message(message_id), &[], &params).await.unwrap();
+    let url = b.config().server.endpoint_url();
+    let mut bodies = Vec::new();
+    for _ in 0..times {
+        let file = tokio::fs::File::from_std(sealed.body.reopen().unwrap());
+        let response = client
+            .post(
+                &url,
+                &sealed.content_type,
+                &http::HeaderMap::new(),
+                OutgoingBody::file(file).await.unwrap(),
+            )
+            .await
+            .unwrap();
+        assert!(response.status.is_success(), "{}", response.status);
+        bodies.push(response.bytes().await.unwrap().to_vec());
+    }
+    bodies
+}
