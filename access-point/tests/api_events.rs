@@ -14,7 +14,7 @@ use access_point::api::webhooks::signature::WebhookSecret;
 use access_point::api::ApiServer;
 use access_point::cli::init::{init, InitArgs};
 use access_point::config::link::add_peer_from;
-use access_point::config::Config;
+use access_point::config::{Config, EventsConfig};
 use access_point::msh::{ApEvent, EventBus, Node, NodeOptions, SenderSettings, Submission};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -276,7 +276,7 @@ async fn the_stream_shows_only_events_within_the_callers_scope() {
             permissions: vec![Permission::Read],
         }]),
     };
-    let response = access_point::api::events::respond(&bus, &caller, None, None, Duration::from_secs(30));
+    let response = access_point::api::events::respond(&bus, &caller, None, None, &EventsConfig::default());
     let mut body = response.into_body();
     // Out of scope: another organisation, another functional address, no functional address, inbox of another
     // organisation. In scope: the caller's functional address (any letter case), and its inbox.
@@ -317,9 +317,31 @@ async fn the_stream_shows_only_events_within_the_callers_scope() {
         }]),
     };
     let mut body =
-        access_point::api::events::respond(&bus, &sender_only, None, None, Duration::from_secs(30)).into_body();
+        access_point::api::events::respond(&bus, &sender_only, None, None, &EventsConfig::default()).into_body();
     bus.publish(delivered("0203:a.example", Some("socialtjanst"), "mine-2"));
     assert!(read_events(&mut body, 1).await.is_empty());
+}
+
+#[tokio::test]
+async fn open_streams_are_bounded_and_a_closed_one_frees_its_place() {
+    let bus = EventBus::new();
+    let caller = Caller::unrestricted("test");
+    let settings = EventsConfig {
+        max_streams: 1,
+        ..EventsConfig::default()
+    };
+    let first = access_point::api::events::respond(&bus, &caller, None, None, &settings);
+    assert_eq!(first.status(), StatusCode::OK);
+    let refused = access_point::api::events::respond(&bus, &caller, None, None, &settings);
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let problem = refused.into_body().collect().await.unwrap().to_bytes();
+    let problem: Value = serde_json::from_slice(&problem).unwrap();
+    assert_eq!(problem["type"], "urn:sdk-ap:problem:too-many-streams");
+    drop(first);
+    let again = access_point::api::events::respond(&bus, &caller, None, None, &settings);
+    assert_eq!(again.status(), StatusCode::OK);
+    let bad = access_point::api::events::respond(&bus, &caller, Some("types=nope"), None, &settings);
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

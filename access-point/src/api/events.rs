@@ -28,7 +28,8 @@ use tokio::sync::{broadcast, watch};
 
 use super::auth::{AddressRef, Caller, Permission};
 use super::{boxed, problem, ApiBody, ProblemType};
-use crate::msh::events::{EventRecord, Gap, EVENT_TYPES};
+use crate::config::EventsConfig;
+use crate::msh::events::{EventRecord, Gap, StreamPermit, EVENT_TYPES};
 use crate::msh::{EventBus, Node};
 
 /// The SSE `event:` name of the gap notice.
@@ -45,7 +46,7 @@ pub fn handle<B>(node: &Node, caller: &Caller, request: &Request<B>) -> Response
         caller,
         request.uri().query(),
         last_event_id.as_deref(),
-        node.config().api.events.heartbeat(),
+        &node.config().api.events,
     )
 }
 
@@ -56,13 +57,20 @@ pub fn respond(
     caller: &Caller,
     query: Option<&str>,
     last_event_id: Option<&str>,
-    heartbeat: Duration,
+    settings: &EventsConfig,
 ) -> Response<ApiBody> {
     let types = match parse_types(query) {
         Ok(types) => types,
         Err(detail) => return boxed(problem(ProblemType::BadRequest, detail)),
     };
-    let stream = EventStream::open(bus, caller.clone(), types, last_event_id, heartbeat);
+    let max = usize::try_from(settings.max_streams).unwrap_or(usize::MAX);
+    let Some(permit) = bus.try_open_stream(max) else {
+        return boxed(problem(
+            ProblemType::TooManyStreams,
+            format!("{max} event streams are open ([api.events] max_streams); try again later"),
+        ));
+    };
+    let stream = EventStream::open(bus, caller.clone(), types, last_event_id, settings.heartbeat(), permit);
     let body = StreamBody::new(futures_util::stream::unfold(stream, EventStream::next)).boxed_unsync();
     let mut response = Response::new(body);
     *response.status_mut() = StatusCode::OK;
@@ -74,8 +82,8 @@ pub fn respond(
     response
 }
 
-/// `types=a,b` (repeatable); `None` when absent (every type).
-fn parse_types(query: Option<&str>) -> Result<Option<Vec<&'static str>>, String> {
+/// `types=a,b` (repeatable); `None` when absent (every type). Public for the fuzz target.
+pub fn parse_types(query: Option<&str>) -> Result<Option<Vec<&'static str>>, String> {
     let mut wanted: Option<Vec<&'static str>> = None;
     for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -108,6 +116,8 @@ struct EventStream {
     heartbeat: tokio::time::Interval,
     end: watch::Receiver<u64>,
     done: bool,
+    /// Counts this stream against `[api.events] max_streams` until it is dropped.
+    _permit: StreamPermit,
 }
 
 impl EventStream {
@@ -117,6 +127,7 @@ impl EventStream {
         types: Option<Vec<&'static str>>,
         last_event_id: Option<&str>,
         heartbeat: Duration,
+        permit: StreamPermit,
     ) -> EventStream {
         let mut end = bus.streams_end_signal();
         end.mark_unchanged();
@@ -136,6 +147,7 @@ impl EventStream {
             heartbeat,
             end,
             done: false,
+            _permit: permit,
         };
         if let Some(gap) = subscription.gap {
             stream.gap(gap, asked.unwrap_or_default());

@@ -59,6 +59,8 @@ pub enum ProblemType {
     StoreUnavailable,
     /// No or invalid credentials.
     Unauthorized,
+    /// `[api.events] max_streams` event streams are open already.
+    TooManyStreams,
     /// Authenticated, but the caller's scope does not cover this organisation / functional address.
     Forbidden,
 }
@@ -74,6 +76,7 @@ impl ProblemType {
             ProblemType::NoRoute => "urn:sdk-ap:problem:no-route",
             ProblemType::StoreUnavailable => "urn:sdk-ap:problem:store-unavailable",
             ProblemType::Unauthorized => "urn:sdk-ap:problem:unauthorized",
+            ProblemType::TooManyStreams => "urn:sdk-ap:problem:too-many-streams",
             ProblemType::Forbidden => "urn:sdk-ap:problem:forbidden",
         }
     }
@@ -88,6 +91,7 @@ impl ProblemType {
             ProblemType::NoRoute => StatusCode::NOT_FOUND,
             ProblemType::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ProblemType::Unauthorized => StatusCode::UNAUTHORIZED,
+            ProblemType::TooManyStreams => StatusCode::SERVICE_UNAVAILABLE,
             ProblemType::Forbidden => StatusCode::FORBIDDEN,
         }
     }
@@ -101,6 +105,7 @@ impl ProblemType {
             ProblemType::NoRoute => "No such route",
             ProblemType::StoreUnavailable => "Store unavailable",
             ProblemType::Unauthorized => "Unauthorized",
+            ProblemType::TooManyStreams => "Too many event streams",
             ProblemType::Forbidden => "Forbidden",
         }
     }

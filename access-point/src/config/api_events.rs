@@ -20,6 +20,9 @@ pub struct EventsConfig {
     /// A comment line is sent on an idle event stream this often, so proxies and clients see it alive.
     #[serde(deserialize_with = "positive")]
     pub heartbeat_ms: u64,
+    /// Most event streams open at once (all callers together); one more is answered `503`.
+    #[serde(deserialize_with = "positive")]
+    pub max_streams: u64,
     /// Attempts per webhook delivery (the first included) before it is dead-lettered.
     #[serde(deserialize_with = "positive")]
     pub webhook_attempts: u64,
@@ -29,6 +32,10 @@ pub struct EventsConfig {
     /// Longest wait between two attempts.
     #[serde(deserialize_with = "positive")]
     pub webhook_max_delay_ms: u64,
+    /// Most deliveries pending per webhook (on disk and in memory); an event beyond it is not queued for that
+    /// webhook (logged, and counted as `outcome="dropped"`).
+    #[serde(deserialize_with = "positive")]
+    pub webhook_max_pending: u64,
 }
 
 impl Default for EventsConfig {
@@ -36,9 +43,11 @@ impl Default for EventsConfig {
         EventsConfig {
             replay_events: 1024,
             heartbeat_ms: 15_000,
+            max_streams: 64,
             webhook_attempts: 8,
             webhook_base_delay_ms: 1_000,
             webhook_max_delay_ms: 3_600_000,
+            webhook_max_pending: 100_000,
         }
     }
 }

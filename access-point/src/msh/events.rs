@@ -13,6 +13,7 @@
 //! inbox), and webhook deliveries are made durable by the API as soon as they are queued.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -185,6 +186,25 @@ struct BusInner {
     events: broadcast::Sender<ApEvent>,
     /// Bumped to end the streams open now (API shutdown).
     streams_end: watch::Sender<u64>,
+    /// Event streams open now (held by [`StreamPermit`]s).
+    open_streams: AtomicUsize,
+}
+
+/// One open event stream, counted against a limit until dropped.
+pub struct StreamPermit {
+    bus: Arc<BusInner>,
+}
+
+impl Drop for StreamPermit {
+    fn drop(&mut self) {
+        self.bus.open_streams.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl std::fmt::Debug for StreamPermit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StreamPermit")
+    }
 }
 
 /// Fan-out of [`ApEvent`]s to any number of subscribers, with a replay ring. Cheap to clone (shared).
@@ -237,6 +257,7 @@ impl EventBus {
                 records,
                 events,
                 streams_end,
+                open_streams: AtomicUsize::new(0),
             }),
         }
     }
@@ -292,6 +313,22 @@ impl EventBus {
     /// closed stream let go of its subscription.
     pub fn subscriber_count(&self) -> usize {
         self.inner.records.receiver_count()
+    }
+
+    /// A permit for one more event stream, unless `max` are open already.
+    pub fn try_open_stream(&self, max: usize) -> Option<StreamPermit> {
+        let opened = self
+            .inner
+            .open_streams
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < max).then_some(n + 1));
+        opened.ok().map(|_| StreamPermit {
+            bus: self.inner.clone(),
+        })
+    }
+
+    /// Event streams open now.
+    pub fn open_streams(&self) -> usize {
+        self.inner.open_streams.load(Ordering::SeqCst)
     }
 
     /// A signal that changes when [`EventBus::end_streams`] is called.
@@ -465,6 +502,17 @@ mod tests {
         assert_eq!(sub.replay[0].id, 1);
         assert_eq!(sub.receiver.recv().await.unwrap().id, 2);
         assert!(sub.receiver.try_recv().is_err());
+    }
+
+    #[test]
+    fn stream_permits_are_bounded_and_returned_on_drop() {
+        let bus = EventBus::new();
+        let first = bus.try_open_stream(2).unwrap();
+        let _second = bus.try_open_stream(2).unwrap();
+        assert!(bus.try_open_stream(2).is_none());
+        drop(first);
+        assert_eq!(bus.open_streams(), 1);
+        assert!(bus.try_open_stream(2).is_some());
     }
 
     #[test]

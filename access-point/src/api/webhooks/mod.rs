@@ -85,6 +85,10 @@ impl Hook {
             )
     }
 
+    fn pending(&self) -> usize {
+        self.due.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     fn schedule(&self, delivery: Delivery) {
         let mut due = self.due.lock().unwrap_or_else(|p| p.into_inner());
         due.insert((delivery.next_attempt_at_ms, delivery.event_id), delivery);
@@ -109,7 +113,7 @@ impl Webhooks {
         }
         let counter = node.metrics().registry.counter_vec_shared(
             "sdkap_webhook_deliveries_total",
-            "Webhook delivery attempts by outcome (delivered, retry, dead_letter).",
+            "Webhook deliveries by outcome (delivered, retry, dead_letter, dropped).",
             &["outcome"],
         );
         let root = config.node.data_dir.join(WEBHOOKS_DIR);
@@ -132,10 +136,12 @@ impl Webhooks {
                 stop.clone(),
             )));
         }
+        let max_pending = usize::try_from(config.api.events.webhook_max_pending).unwrap_or(usize::MAX);
         tasks.push(tokio::spawn(run_dispatcher(
             node.events().clone(),
             subscription.receiver,
             hooks,
+            Limits { max_pending, counter },
             stop.clone(),
         )));
         Ok(Some(Webhooks { stop, tasks }))
@@ -277,11 +283,19 @@ fn report_unknown_hook_dirs(root: &Path, hooks: &[Arc<Hook>]) {
     }
 }
 
+/// What bounds the dispatcher.
+struct Limits {
+    /// `[api.events] webhook_max_pending`.
+    max_pending: usize,
+    counter: crate::transport::metrics::CounterVec,
+}
+
 /// Queues every event a webhook wants, durably, in event order.
 async fn run_dispatcher(
     bus: EventBus,
     mut receiver: broadcast::Receiver<Arc<EventRecord>>,
     hooks: Vec<Arc<Hook>>,
+    limits: Limits,
     stop: CancellationToken,
 ) {
     let mut last_id = 0u64;
@@ -311,6 +325,16 @@ async fn run_dispatcher(
             }
             last_id = record.id;
             for hook in hooks.iter().filter(|h| h.wants(&record)) {
+                if hook.pending() >= limits.max_pending {
+                    limits.counter.with(&["dropped"]).inc();
+                    tracing::error!(
+                        url = %hook.url,
+                        event_id = record.id,
+                        max_pending = limits.max_pending,
+                        "webhooks: too many deliveries pending for this endpoint; event not queued"
+                    );
+                    continue;
+                }
                 queue_delivery(hook, &record).await;
             }
         }
