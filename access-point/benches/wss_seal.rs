@@ -7,6 +7,16 @@
 //! - seal 2.0: one Ed25519 sign + one X25519 derive             → ceiling = 1 / (1/ed25519_sign + 1/x25519)
 //! - open 2.0: one X25519 derive (+ Ed25519 verify, public)     → ceiling = x25519/s
 //!
+//!
+//! A second ratio counts every cryptographic operation a message needs, public ones included (the ceiling
+//! leaves them out, which for AS4 2.0 is below what any implementation can reach: verifying one Ed25519 signature
+//! costs three X25519 agreements). The dev CA signs certificates and CRLs with RSA-3072, so checking the signer's
+//! chain costs two RSA-3072 public operations (certificate and CRL signatures):
+//! - seal SDK: RSA sign + RSA-OAEP encryption (public)
+//! - open SDK: RSA-OAEP decryption + 3 RSA verifications (message signature, certificate, CRL)
+//! - seal 2.0: Ed25519 sign + 2 X25519 (ephemeral key generation, agreement)
+//! - open 2.0: X25519 + Ed25519 verify + 2 RSA verifications (certificate, CRL)
+//!
 //! `cargo bench -p access-point --bench wss_seal -- --warm-up-time 1 --measurement-time 3`
 
 use access_point::ebms::test_support::sample_user_message;
@@ -198,16 +208,30 @@ fn bench(c: &mut Criterion) {
         None => println!("SKIPPED ratio report: `openssl speed` did not run"),
         Some((rsa_sign, rsa_verify, ed_sign, ed_verify, x25519)) => {
             println!("openssl speed: rsa3072 sign {rsa_sign:.0}/s verify {rsa_verify:.0}/s; ed25519 sign {ed_sign:.0}/s verify {ed_verify:.0}/s; x25519 {x25519:.0}/s");
+            // The rate of doing each listed operation once, one after the other.
+            let serial = |ops: &[(f64, f64)]| 1.0 / ops.iter().map(|(count, rate)| count / rate).sum::<f64>();
             for (name, seal_rate, open_rate) in rates {
-                let (seal_ceiling, open_ceiling) = if name.starts_with("sdk") {
-                    (rsa_sign, rsa_sign)
+                let (seal_ceiling, open_ceiling, seal_all, open_all) = if name.starts_with("sdk") {
+                    (
+                        rsa_sign,
+                        rsa_sign,
+                        serial(&[(1.0, rsa_sign), (1.0, rsa_verify)]),
+                        serial(&[(1.0, rsa_sign), (3.0, rsa_verify)]),
+                    )
                 } else {
-                    (1.0 / (1.0 / ed_sign + 1.0 / x25519), x25519)
+                    (
+                        serial(&[(1.0, ed_sign), (1.0, x25519)]),
+                        x25519,
+                        serial(&[(1.0, ed_sign), (2.0, x25519)]),
+                        serial(&[(1.0, x25519), (1.0, ed_verify), (2.0, rsa_verify)]),
+                    )
                 };
                 println!(
-                    "{name}: seal {seal_rate:.0}/s = {:.0}% of ceiling {seal_ceiling:.0}/s; open {open_rate:.0}/s = {:.0}% of ceiling {open_ceiling:.0}/s",
+                    "{name}: seal {seal_rate:.0}/s = {:.0}% of private-key ceiling {seal_ceiling:.0}/s ({:.0}% of all-crypto ceiling {seal_all:.0}/s); open {open_rate:.0}/s = {:.0}% of private-key ceiling {open_ceiling:.0}/s ({:.0}% of all-crypto ceiling {open_all:.0}/s)",
                     100.0 * seal_rate / seal_ceiling,
-                    100.0 * open_rate / open_ceiling
+                    100.0 * seal_rate / seal_all,
+                    100.0 * open_rate / open_ceiling,
+                    100.0 * open_rate / open_all,
                 );
             }
         }

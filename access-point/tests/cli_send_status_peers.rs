@@ -1,85 +1,28 @@
 //! Two access points made by `sdk-ap init`, linked with `sdk-ap peers add` both ways, run as two `sdk-ap serve`
-//! processes: `sdk-ap send --wait` delivers a message and prints the receipt summary, `sdk-ap status --json` asks
+//! processes: `sdk-ap send --wait` delivers a message (with `--to`, and without: found by its final recipient) and
+//! prints the receipt summary, `sdk-ap status --json` asks
 //! the running servers, and after SIGTERM reads the stores directly. Bad submissions get problem documents.
 
-use std::net::TcpListener;
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use support::free_port;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sdk-ap");
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 fn sdk_ap(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
+    support::sdk_ap(BIN, args)
 }
 
 fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-struct Server(Child);
-
-impl Server {
-    fn start(config: &Path, api_port: u16) -> Server {
-        let child = Command::new(BIN)
-            .args(["serve", "--config", config.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", api_port)).is_err() {
-            assert!(Instant::now() < deadline, "the API on port {api_port} did not come up");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Server(child)
-    }
-
-    fn terminate(mut self) {
-        let pid = self.0.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                assert!(status.success(), "serve exited with {status}");
-                return;
-            }
-            assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    support::ok(out)
 }
 
 fn init(dir: &Path, party: &str, port: u16, api_port: u16) -> PathBuf {
-    ok(&sdk_ap(&[
-        "init",
-        "--dir",
-        dir.to_str().unwrap(),
-        "--party",
-        party,
-        "--port",
-        &port.to_string(),
-        "--api-port",
-        &api_port.to_string(),
-    ]));
-    dir.join("sdk-ap.toml")
+    support::cli_init(BIN, dir, party, port, api_port)
 }
 
 fn status_json(config: &Path) -> serde_json::Value {
@@ -111,8 +54,8 @@ fn two_inited_aps_linked_by_peers_add_exchange_a_message_with_send_wait() {
         a.to_str().unwrap(),
     ]));
 
-    let server_a = Server::start(&a, a_api);
-    let server_b = Server::start(&b, b_api);
+    let server_a = support::Server::start(BIN, &a, a_api);
+    let server_b = support::Server::start(BIN, &b, b_api);
     let payload = tmp.path().join("invoice.xml");
     std::fs::write(&payload, b"<invoice>42</invoice>").unwrap();
     let payload_arg = format!("{}:application/xml", payload.display());
@@ -145,6 +88,25 @@ fn two_inited_aps_linked_by_peers_add_exchange_a_message_with_send_wait() {
         "{out}"
     );
 
+    // The SDK way: only the recipient participant is named; A finds B through the participants `peers add` copied.
+    let out = ok(&sdk_ap(&[
+        "send",
+        "--config",
+        a.to_str().unwrap(),
+        "--pmode",
+        "sdk-message",
+        "--original-sender",
+        "0203:ap0001-dev.example",
+        "--final-recipient",
+        "0203:ap0002-dev.example",
+        "--payload",
+        &payload_arg,
+        "--wait",
+        "--timeout",
+        "60",
+    ]));
+    assert!(out.contains("delivered "), "{out}");
+
     // No P-Mode named among several: refused at once. Unknown recipient party: accepted, then Failed; both exit 1.
     let refused = send(&["--original-sender", "0203:x", "--final-recipient", "0203:y"]);
     assert!(!refused.status.success());
@@ -174,9 +136,9 @@ fn two_inited_aps_linked_by_peers_add_exchange_a_message_with_send_wait() {
     );
 
     let a_status = status_json(&a);
-    assert_eq!(a_status["outbound"]["delivered"], 1, "{a_status}");
+    assert_eq!(a_status["outbound"]["delivered"], 2, "{a_status}");
     let b_status = status_json(&b);
-    assert_eq!(b_status["inbound"]["total"], 1, "{b_status}");
+    assert_eq!(b_status["inbound"]["total"], 2, "{b_status}");
     let table = ok(&sdk_ap(&["status", "--config", b.to_str().unwrap()]));
     assert!(table.contains("source: running server"), "{table}");
 
@@ -185,7 +147,7 @@ fn two_inited_aps_linked_by_peers_add_exchange_a_message_with_send_wait() {
     // No server: status reads the store itself.
     let table = ok(&sdk_ap(&["status", "--config", a.to_str().unwrap()]));
     assert!(table.contains("source: store"), "{table}");
-    assert_eq!(status_json(&a)["outbound"]["delivered"], 1);
+    assert_eq!(status_json(&a)["outbound"]["delivered"], 2);
     // No server: send fails with a connection error.
     let down = send(&["--pmode", "sdk-message"]);
     assert!(!down.status.success());

@@ -160,7 +160,9 @@ async fn misbehaving_peer_fails_the_message_after_retries(mode: Misbehaviour) {
             .spawn()
             .unwrap(),
     );
-    let client = ApiClient::new(([127, 0, 0, 1], a_api).into());
+    let client = ApiClient::new(([127, 0, 0, 1], a_api).into())
+        .with_config_token(&access_point::config::Config::load(&a).unwrap(), None)
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", a_api)).is_err() {
         assert!(Instant::now() < deadline, "serve did not start");

@@ -133,6 +133,8 @@ impl Ap {
 
     fn client(&self) -> ApiClient {
         ApiClient::new(([127, 0, 0, 1], self.api).into())
+            .with_config_token(&access_point::config::Config::load(&self.config).unwrap(), None)
+            .unwrap()
     }
 
     fn data_dir(&self) -> PathBuf {

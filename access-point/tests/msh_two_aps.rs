@@ -13,7 +13,7 @@ use std::time::Duration;
 use access_point::config::Config;
 use access_point::msh::{Node, Submission, SubmitError, SubmittedPayload};
 use access_point::store::{Direction, EvidenceKind, ListQuery, State};
-use support::{outcome_of, quick_retry_pmodes, B_PARTY};
+use support::{outcome_of, B_PARTY};
 
 const TEST_SERVICE: &str = "http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/service";
 const TEST_ACTION: &str = "http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/test";

@@ -64,6 +64,11 @@ impl Caller {
         &self.actor
     }
 
+    /// Whether the caller is unrestricted (an operator token, or no authentication on loopback).
+    pub fn is_operator(&self) -> bool {
+        self.scope == Scope::Unrestricted
+    }
+
     /// Whether the caller may do `permission` on messages of `address`.
     pub fn allows(&self, permission: Permission, address: AddressRef<'_>) -> bool {
         match &self.scope {
@@ -90,23 +95,112 @@ pub fn same_participant(a: &str, b: &str) -> bool {
     strip(a).eq_ignore_ascii_case(strip(b))
 }
 
-/// Why a request was not authenticated (answered `401` / `403` as a problem document).
+/// Why a request was not authenticated (answered `401` with `WWW-Authenticate: Bearer` as a problem document).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     #[error("no credentials: send `Authorization: Bearer <token>`")]
     Missing,
     #[error("the token is not valid")]
     InvalidToken,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token has been revoked")]
+    Revoked,
+    /// The tokens file cannot be read or parsed: every token is refused until it is fixed (fail closed).
+    #[error("the API cannot check tokens now (the tokens file is unreadable; see the server log)")]
+    TokensUnavailable,
 }
 
-/// Authenticates a request. Until API tokens exist every caller on the (loopback-only) listener is unrestricted.
-pub fn authenticate<B>(_request: &Request<B>) -> Result<Caller, AuthError> {
-    Ok(Caller::unrestricted(super::submit::API_ACTOR))
+/// How the API authenticates callers (`[api] authentication`).
+pub enum Authenticator {
+    /// Every caller is the unrestricted [`super::submit::API_ACTOR`]; allowed only on a loopback listener.
+    None,
+    /// `Authorization: Bearer sdkap_…` checked against the tokens file.
+    Tokens(super::tokens::TokenStore),
+}
+
+/// Authenticates a request with `authenticator`.
+pub fn authenticate<B>(request: &Request<B>, authenticator: &Authenticator) -> Result<Caller, AuthError> {
+    match authenticator {
+        Authenticator::None => Ok(Caller::unrestricted(super::submit::API_ACTOR)),
+        Authenticator::Tokens(store) => {
+            let token = bearer_token(request.headers())?;
+            store.verify(token, time::OffsetDateTime::now_utc())
+        }
+    }
+}
+
+/// Longest `Authorization` value looked at (a token is 66 characters; anything much longer is not one).
+pub const MAX_AUTHORIZATION_BYTES: usize = 512;
+
+/// The credentials of the one `Authorization: Bearer <credentials>` header (RFC 6750 section 2.1: the scheme is
+/// case-insensitive, the credentials are token68 characters).
+pub fn bearer_token(headers: &http::HeaderMap) -> Result<&str, AuthError> {
+    let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
+    let value = values.next().ok_or(AuthError::Missing)?;
+    if values.next().is_some() || value.len() > MAX_AUTHORIZATION_BYTES {
+        return Err(AuthError::InvalidToken);
+    }
+    let text = value.to_str().map_err(|_| AuthError::InvalidToken)?;
+    let (scheme, credentials) = text.split_once(' ').ok_or(AuthError::InvalidToken)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthError::Missing);
+    }
+    let credentials = credentials.trim_start_matches(' ');
+    let token68 = |c: char| c.is_ascii_alphanumeric() || "-._~+/".contains(c);
+    let body = credentials.trim_end_matches('=');
+    if body.is_empty() || !body.chars().all(token68) {
+        return Err(AuthError::InvalidToken);
+    }
+    Ok(credentials)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn headers(values: &[&[u8]]) -> http::HeaderMap {
+        let mut map = http::HeaderMap::new();
+        for v in values {
+            map.append(http::header::AUTHORIZATION, http::HeaderValue::from_bytes(v).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn the_bearer_parser_takes_one_well_formed_header_only() {
+        assert_eq!(bearer_token(&headers(&[b"Bearer abc"])), Ok("abc"));
+        assert_eq!(bearer_token(&headers(&[b"bEaReR   abc=="])), Ok("abc=="));
+        assert_eq!(bearer_token(&headers(&[])), Err(AuthError::Missing));
+        assert_eq!(
+            bearer_token(&headers(&[b"Basic YWxhZGRpbjpvcGVu"])),
+            Err(AuthError::Missing)
+        );
+        let long = format!("Bearer {}", "a".repeat(MAX_AUTHORIZATION_BYTES));
+        for hostile in [
+            &b"Bearer"[..],
+            b"Bearer ",
+            b"Bearer a b",
+            b"Bearer a\tb",
+            b"Bearer =",
+            b"Bearer a=b",
+            b"Bearer \xff\xfe",
+            b"Bearer sdkap_\"x\"",
+            b"Bearer a,Bearer b",
+            long.as_bytes(),
+        ] {
+            assert_eq!(
+                bearer_token(&headers(&[hostile])),
+                Err(AuthError::InvalidToken),
+                "{hostile:?}"
+            );
+        }
+        assert_eq!(
+            bearer_token(&headers(&[b"Bearer a", b"Bearer b"])),
+            Err(AuthError::InvalidToken),
+            "two Authorization headers are ambiguous"
+        );
+    }
 
     #[test]
     fn a_scoped_caller_reaches_only_its_functional_address() {

@@ -13,6 +13,10 @@ use hyper_util::rt::TokioIo;
 
 use super::status::MessageView;
 use super::submit::{SubmitRequest, SubmitResponse};
+use super::tokens::ApiToken;
+
+mod inbox;
+pub use inbox::{Downloaded, InboxFilter};
 
 /// Largest API answer the client reads (answers are small JSON documents).
 pub const MAX_ANSWER_BYTES: usize = 4 << 20;
@@ -36,7 +40,13 @@ pub enum ClientError {
     Payload { path: PathBuf, source: std::io::Error },
     #[error("unexpected answer: {0}")]
     Answer(String),
+    /// No usable token: `--token`, `SDK_AP_TOKEN` or `[api] client_token_file` is malformed or unreadable.
+    #[error("API token: {0}")]
+    Token(String),
 }
+
+/// The environment variable `sdk-ap send` / `status` read a token from.
+pub const TOKEN_ENV: &str = "SDK_AP_TOKEN";
 
 /// One payload to upload: a file and its MIME type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,17 +55,78 @@ pub struct UploadPayload {
     pub mime_type: String,
 }
 
+/// Options of [`ApiClient::submit_with`].
+#[derive(Clone, Default)]
+pub struct SubmitOptions {
+    /// Sent as the `Idempotency-Key` header.
+    pub idempotency_key: Option<String>,
+    /// Called with (bytes sent, total bytes) as the body streams out.
+    pub progress: Option<std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>>,
+}
+
+/// The answer to a submission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubmitAnswer {
+    pub response: SubmitResponse,
+    /// True when the API answered with the first answer to this `Idempotency-Key` (nothing new was stored).
+    pub replayed: bool,
+}
+
 type BodyStream = Pin<Box<dyn Stream<Item = Result<Frame<Bytes>, std::io::Error>> + Send>>;
 
-/// A client for the API at one address.
+/// A client for the API at one address, sending a bearer token when it has one.
 #[derive(Debug, Clone, Copy)]
 pub struct ApiClient {
     addr: SocketAddr,
+    token: Option<ApiToken>,
 }
 
 impl ApiClient {
+    /// A client without a token (for `[api] authentication = "none"`).
     pub fn new(addr: SocketAddr) -> ApiClient {
-        ApiClient { addr }
+        ApiClient { addr, token: None }
+    }
+
+    /// The same client, sending `Authorization: Bearer <token>`.
+    pub fn with_token(self, token: ApiToken) -> ApiClient {
+        ApiClient {
+            token: Some(token),
+            ..self
+        }
+    }
+
+    /// A client of the node's API (`[api] listen`) with the token chosen by precedence: `explicit` (e.g.
+    /// `--token`), then `SDK_AP_TOKEN`, then the file `[api] client_token_file`; none when the API does not
+    /// authenticate or nothing is configured (the server then answers 401 and says how to get a token).
+    pub fn for_config(config: &crate::config::Config, explicit: Option<&str>) -> Result<ApiClient, ClientError> {
+        ApiClient::new(config.api.listen).with_config_token(config, explicit)
+    }
+
+    /// The same client with the token [`ApiClient::for_config`] would choose (for a listener on another address,
+    /// e.g. a test server on port 0).
+    pub fn with_config_token(
+        self,
+        config: &crate::config::Config,
+        explicit: Option<&str>,
+    ) -> Result<ApiClient, ClientError> {
+        let client = self;
+        if let Some(text) = explicit {
+            return parse_token(text, "--token").map(|t| client.with_token(t));
+        }
+        if let Ok(text) = std::env::var(TOKEN_ENV) {
+            if !text.trim().is_empty() {
+                return parse_token(&text, TOKEN_ENV).map(|t| client.with_token(t));
+            }
+        }
+        if config.api.authentication == crate::config::ApiAuthentication::None {
+            return Ok(client);
+        }
+        match &config.api.client_token_file {
+            Some(path) => ApiToken::read_file(path)
+                .map(|t| client.with_token(t))
+                .map_err(|e| ClientError::Token(e.to_string())),
+            None => Ok(client),
+        }
     }
 
     /// `POST /api/v1/messages`, streaming the payload files.
@@ -64,12 +135,29 @@ impl ApiClient {
         metadata: &SubmitRequest,
         payloads: &[UploadPayload],
     ) -> Result<SubmitResponse, ClientError> {
+        let value = serde_json::to_value(metadata).map_err(|e| ClientError::Answer(e.to_string()))?;
+        Ok(self
+            .submit_with(&value, payloads, &SubmitOptions::default())
+            .await?
+            .response)
+    }
+
+    /// `POST /api/v1/messages` with any metadata document (e.g. an SDK submission,
+    /// [`super::submit::SdkSubmitRequest`]), streaming the files in order; reports progress and sends an
+    /// `Idempotency-Key` as `options` say. Accepts `202` and a replayed `200`.
+    pub async fn submit_with(
+        &self,
+        metadata: &serde_json::Value,
+        payloads: &[UploadPayload],
+        options: &SubmitOptions,
+    ) -> Result<SubmitAnswer, ClientError> {
         let boundary = format!("sdk-ap-{}", uuid::Uuid::new_v4().simple());
         let mut pieces: Vec<BodyStream> = Vec::new();
         let json = serde_json::to_vec(metadata).map_err(|e| ClientError::Answer(e.to_string()))?;
         let head = format!(
             "--{boundary}\r\nContent-Disposition: form-data; name=\"metadata\"\r\nContent-Type: application/json\r\n\r\n"
         );
+        let mut total = (head.len() + json.len()) as u64;
         pieces.push(bytes_stream([Bytes::from(head), Bytes::from(json)]));
         for (index, payload) in payloads.iter().enumerate() {
             let file = tokio::fs::File::open(&payload.path)
@@ -78,36 +166,66 @@ impl ApiClient {
                     path: payload.path.clone(),
                     source,
                 })?;
+            let size = file
+                .metadata()
+                .await
+                .map_err(|source| ClientError::Payload {
+                    path: payload.path.clone(),
+                    source,
+                })?
+                .len();
             let name = payload
                 .path
                 .file_name()
-                .map(|n| n.to_string_lossy().replace(['"', '\r', '\n'], "_"))
+                .map(|n| n.to_string_lossy().replace(['"', '\r', '\n', '\\'], "_"))
                 .unwrap_or_default();
             let head = format!(
                 "\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"payload{index}\"; filename=\"{name}\"\r\nContent-Type: {}\r\n\r\n",
                 payload.mime_type
             );
+            total += head.len() as u64 + size;
             pieces.push(bytes_stream([Bytes::from(head)]));
             let content = tokio_util::io::ReaderStream::with_capacity(file, 256 << 10).map(|r| r.map(Frame::data));
             pieces.push(Box::pin(content));
         }
-        pieces.push(bytes_stream([Bytes::from(format!("\r\n--{boundary}--\r\n"))]));
-        let body = StreamBody::new(futures_util::stream::iter(pieces).flatten());
-        let request = Request::builder()
+        let tail = format!("\r\n--{boundary}--\r\n");
+        total += tail.len() as u64;
+        pieces.push(bytes_stream([Bytes::from(tail)]));
+        let progress = options.progress.clone();
+        let mut sent = 0u64;
+        let counted = futures_util::stream::iter(pieces).flatten().inspect(move |frame| {
+            if let (Some(report), Ok(frame)) = (&progress, frame) {
+                if let Some(data) = frame.data_ref() {
+                    sent += data.len() as u64;
+                    report(sent, total);
+                }
+            }
+        });
+        let body = StreamBody::new(counted);
+        let mut request = Request::builder()
             .method(Method::POST)
             .uri("/api/v1/messages")
             .header(http::header::HOST, self.addr.to_string())
             .header(
                 http::header::CONTENT_TYPE,
                 format!("multipart/form-data; boundary={boundary}"),
-            )
-            .body(body)
-            .map_err(|e| ClientError::Http(e.to_string()))?;
-        let (status, answer) = self.exchange(request).await?;
-        if status != StatusCode::ACCEPTED {
+            );
+        if let Some(key) = &options.idempotency_key {
+            request = request.header("Idempotency-Key", key.as_str());
+        }
+        let request = request.body(body).map_err(|e| ClientError::Http(e.to_string()))?;
+        let (status, headers, answer) = self.exchange_with_headers(request).await?;
+        if status != StatusCode::ACCEPTED && status != StatusCode::OK {
             return Err(problem_error(status, &answer));
         }
-        serde_json::from_slice(&answer).map_err(|e| ClientError::Answer(format!("submit answer: {e}")))
+        let response =
+            serde_json::from_slice(&answer).map_err(|e| ClientError::Answer(format!("submit answer: {e}")))?;
+        Ok(SubmitAnswer {
+            response,
+            replayed: headers
+                .get(super::idempotency::REPLAY_HEADER)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true")),
+        })
     }
 
     /// `GET /api/v1/messages/{id}`; `None` when the API does not know the message.
@@ -147,6 +265,24 @@ impl ApiClient {
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        let (status, _, body) = self.exchange_with_headers(request).await?;
+        Ok((status, body))
+    }
+
+    async fn exchange_with_headers<B>(
+        &self,
+        mut request: Request<B>,
+    ) -> Result<(StatusCode, http::HeaderMap, Bytes), ClientError>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        if let Some(token) = &self.token {
+            let mut value = http::HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|e| ClientError::Token(e.to_string()))?;
+            value.set_sensitive(true);
+            request.headers_mut().insert(http::header::AUTHORIZATION, value);
+        }
         let stream = tokio::net::TcpStream::connect(self.addr)
             .await
             .map_err(|source| ClientError::Connect {
@@ -162,14 +298,24 @@ impl ApiClient {
             .await
             .map_err(|e| ClientError::Http(e.to_string()))?;
         let status = response.status();
+        let headers = response.headers().clone();
         let body = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BYTES)
             .collect()
             .await
             .map_err(|e| ClientError::Http(e.to_string()))?
             .to_bytes();
         driver.abort();
-        Ok((status, body))
+        Ok((status, headers, body))
     }
+}
+
+fn parse_token(text: &str, source: &str) -> Result<ApiToken, ClientError> {
+    ApiToken::parse(text).ok_or_else(|| {
+        ClientError::Token(format!(
+            "{source} does not hold a valid {}… token",
+            super::tokens::TOKEN_PREFIX
+        ))
+    })
 }
 
 fn bytes_stream<const N: usize>(chunks: [Bytes; N]) -> BodyStream {

@@ -15,13 +15,19 @@
 //! There is no authentication yet (it comes with the full API): the listener refuses a non-loopback address unless
 //! `[api] allow_non_loopback = true`.
 
+pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod events;
+pub mod digg;
+pub mod idempotency;
+pub mod inbox;
+pub mod openapi;
 pub mod server;
 pub mod status;
 pub mod submit;
 pub mod webhooks;
+pub mod tokens;
 
 pub use client::{ApiClient, ClientError};
 pub use server::{ApiServer, ApiStartError};
@@ -63,6 +69,10 @@ pub enum ProblemType {
     TooManyStreams,
     /// Authenticated, but the caller's scope does not cover this organisation / functional address.
     Forbidden,
+    /// An `Idempotency-Key` already used by this caller for a different request.
+    IdempotencyKeyReused,
+    /// The inbox message is not in a state that allows the request (kvittens already sent, illegal ack).
+    InboxConflict,
 }
 
 impl ProblemType {
@@ -78,6 +88,8 @@ impl ProblemType {
             ProblemType::Unauthorized => "urn:sdk-ap:problem:unauthorized",
             ProblemType::TooManyStreams => "urn:sdk-ap:problem:too-many-streams",
             ProblemType::Forbidden => "urn:sdk-ap:problem:forbidden",
+            ProblemType::IdempotencyKeyReused => "urn:sdk-ap:problem:idempotency-key-reused",
+            ProblemType::InboxConflict => "urn:sdk-ap:problem:inbox-conflict",
         }
     }
 
@@ -93,6 +105,8 @@ impl ProblemType {
             ProblemType::Unauthorized => StatusCode::UNAUTHORIZED,
             ProblemType::TooManyStreams => StatusCode::SERVICE_UNAVAILABLE,
             ProblemType::Forbidden => StatusCode::FORBIDDEN,
+            ProblemType::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemType::InboxConflict => StatusCode::CONFLICT,
         }
     }
 
@@ -107,6 +121,8 @@ impl ProblemType {
             ProblemType::Unauthorized => "Unauthorized",
             ProblemType::TooManyStreams => "Too many event streams",
             ProblemType::Forbidden => "Forbidden",
+            ProblemType::IdempotencyKeyReused => "Idempotency key reused",
+            ProblemType::InboxConflict => "Inbox conflict",
         }
     }
 }

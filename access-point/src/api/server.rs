@@ -14,7 +14,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::audit::{AuditLog, AuditRecord, AuditSettings};
 use super::{auth, problem, status, submit, ProblemType, API_PREFIX};
+use crate::config::ApiAuthentication;
 use crate::msh::Node;
 
 /// How long shutdown waits for API requests in flight before cutting them.
@@ -23,8 +25,15 @@ pub const API_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Why the API did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiStartError {
-    #[error("[api] listen {0} is not a loopback address and the API has no authentication yet; set [api] allow_non_loopback = true to accept that")]
+    #[error("[api] listen {0} is not a loopback address and the API speaks plain HTTP (tokens would cross the network in clear); set [api] allow_non_loopback = true to accept that (e.g. behind a TLS proxy)")]
     NotLoopback(SocketAddr),
+    #[error("[api] authentication = \"none\" is allowed only on a loopback address, not {0}")]
+    UnauthenticatedNotLoopback(SocketAddr),
+    #[error("cannot open the API audit log under {}: {source}", dir.display())]
+    Audit {
+        dir: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
@@ -56,6 +65,7 @@ impl ApiServer {
         if !addr.ip().is_loopback() && !allow_non_loopback {
             return Err(ApiStartError::NotLoopback(addr));
         }
+        let context = Arc::new(ApiContext::for_node(&node, addr)?);
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| ApiStartError::Bind { addr, source })?;
@@ -64,7 +74,7 @@ impl ApiServer {
             .map_err(|source| ApiStartError::Bind { addr, source })?;
         let webhooks = super::webhooks::Webhooks::start(&node)?;
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(listener, node, stopped));
+        let task = tokio::spawn(accept_loop(listener, node, context, stopped));
         Ok(ApiServer {
             local_addr,
             stop,
@@ -88,7 +98,46 @@ impl ApiServer {
     }
 }
 
-async fn accept_loop(listener: TcpListener, node: Arc<Node>, mut stopped: watch::Receiver<bool>) {
+/// What every request of one listener shares: how callers are authenticated and where calls are audited.
+struct ApiContext {
+    authenticator: auth::Authenticator,
+    audit: Arc<AuditLog>,
+}
+
+impl ApiContext {
+    fn for_node(node: &Node, addr: SocketAddr) -> Result<ApiContext, ApiStartError> {
+        let config = node.config();
+        let authenticator = match config.api.authentication {
+            ApiAuthentication::None if !addr.ip().is_loopback() => {
+                return Err(ApiStartError::UnauthenticatedNotLoopback(addr))
+            }
+            ApiAuthentication::None => auth::Authenticator::None,
+            ApiAuthentication::Token => {
+                auth::Authenticator::Tokens(super::tokens::TokenStore::new(config.api_tokens_file()))
+            }
+        };
+        let settings = AuditSettings {
+            max_bytes: config.api.audit_max_bytes,
+            keep: u32::try_from(config.api.audit_keep).unwrap_or(u32::MAX),
+            fsync: config.api.audit_fsync,
+        };
+        let audit = AuditLog::open(&config.node.data_dir, settings).map_err(|source| ApiStartError::Audit {
+            dir: config.node.data_dir.join(super::audit::AUDIT_DIR),
+            source,
+        })?;
+        Ok(ApiContext {
+            authenticator,
+            audit: Arc::new(audit),
+        })
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    node: Arc<Node>,
+    context: Arc<ApiContext>,
+    mut stopped: watch::Receiver<bool>,
+) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         tokio::select! {
@@ -102,9 +151,11 @@ async fn accept_loop(listener: TcpListener, node: Arc<Node>, mut stopped: watch:
                     }
                 };
                 let node = node.clone();
+                let context = context.clone();
                 let service = hyper::service::service_fn(move |request| {
                     let node = node.clone();
-                    async move { Ok::<_, Infallible>(route(&node, request).await) }
+                    let context = context.clone();
+                    async move { Ok::<_, Infallible>(route(&node, &context, peer, request).await) }
                 });
                 let connection = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service);
@@ -129,29 +180,76 @@ async fn accept_loop(listener: TcpListener, node: Arc<Node>, mut stopped: watch:
     }
 }
 
-async fn route(node: &Node, request: Request<Incoming>) -> Response<super::ApiBody> {
-    let caller = match auth::authenticate(&request) {
-        Ok(caller) => caller,
-        Err(e) => return super::boxed(problem(ProblemType::Unauthorized, e.to_string())),
+/// Authenticates, routes, and writes the audit line of the call.
+async fn route(
+    node: &Node,
+    context: &ApiContext,
+    remote: SocketAddr,
+    request: Request<Incoming>,
+) -> Response<super::ApiBody> {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let (actor, response) = match auth::authenticate(&request, &context.authenticator) {
+        Ok(caller) => {
+            let response = match streaming_route(node, &caller, &request) {
+                Some(response) => response,
+                None => match super::inbox::route_get(node, &caller, &request).await {
+                    Some(response) => response,
+                    None => super::boxed(route_for(node, &caller, request).await),
+                },
+            };
+            (caller.actor, response)
+        }
+        Err(e) if path.starts_with(super::digg::DIGG_PREFIX) => {
+            ("anonymous".to_string(), super::boxed(super::digg::unauthorized(e.to_string())))
+        }
+        Err(e) => ("anonymous".to_string(), super::boxed(unauthorized(&e))),
     };
-    if let Some(response) = streaming_route(node, &caller, &request) {
-        return response;
+    let mut record = AuditRecord::new(&actor, &method, &path, response.status().as_u16(), remote);
+    record.message_ids = super::audit::message_ids_of(&response, &path);
+    let audit = context.audit.clone();
+    let written = tokio::task::spawn_blocking(move || audit.append(&record)).await;
+    if let Err(e) = written.map_err(std::io::Error::other).and_then(|r| r) {
+        tracing::error!(error = %e, "api: cannot write the audit log");
     }
-    super::boxed(route_for(node, &caller, request).await)
+    response
 }
 
-async fn route_for(node: &Node, _caller: &auth::Caller, request: Request<Incoming>) -> Response<Full<Bytes>> {
+/// `401` with `WWW-Authenticate: Bearer` (RFC 6750 section 3).
+fn unauthorized(error: &auth::AuthError) -> Response<Full<Bytes>> {
+    let mut response = problem(ProblemType::Unauthorized, error.to_string());
+    let challenge = match error {
+        auth::AuthError::Missing => r#"Bearer realm="sdk-ap""#,
+        _ => r#"Bearer realm="sdk-ap", error="invalid_token""#,
+    };
+    response
+        .headers_mut()
+        .insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static(challenge));
+    response
+}
+
+async fn route_for(node: &Node, caller: &auth::Caller, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let path = request.uri().path().to_string();
+    if path.starts_with(super::digg::DIGG_PREFIX) {
+        return super::digg::route(node, caller, request).await;
+    }
     let Some(rest) = path.strip_prefix(API_PREFIX) else {
         return problem(ProblemType::NoRoute, format!("no route {path}"));
     };
     match (request.method().clone(), rest) {
-        (Method::POST, "/messages") => submit::handle(node, request).await,
-        (Method::GET, "/status") => status::status(node).await,
+        (Method::POST, "/messages") => submit::handle(node, caller, request).await,
+        (Method::GET, "/status") => status::status(node, caller).await,
+        (Method::GET, "/openapi.json") => super::openapi::handle(),
+        (Method::POST, inbox) if inbox.starts_with("/inbox/") => {
+            match super::inbox::route_post(node, caller, inbox, request).await {
+                Some(response) => response,
+                None => problem(ProblemType::NoRoute, format!("no route POST {path}")),
+            }
+        }
         (Method::GET, id) if id.starts_with("/messages/") && id.len() > "/messages/".len() => {
             let encoded = &id["/messages/".len()..];
             match percent_decode(encoded) {
-                Some(message_id) => status::message(node, &message_id).await,
+                Some(message_id) => status::message(node, caller, &message_id).await,
                 None => problem(
                     ProblemType::BadRequest,
                     "the message id is not valid percent-encoded UTF-8",

@@ -5,9 +5,12 @@ use http::{Response, StatusCode};
 use http_body_util::Full;
 use serde::{Deserialize, Serialize};
 
+use super::auth::{AddressRef, Caller, Permission};
 use super::{json_response, problem, ProblemType};
 use crate::msh::Node;
-use crate::store::{Direction, EvidenceKind, State, StatusReport, Store};
+use crate::sdk::message_v3::SdkMessage;
+use crate::sdk::xhe::{PayloadContent, Xhe};
+use crate::store::{Direction, EvidenceKind, MessageRecord, State, StatusReport, Store};
 
 /// How many recent errors `GET /api/v1/status` lists.
 pub const STATUS_LAST_ERRORS: usize = 20;
@@ -118,21 +121,121 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub(super) async fn status(node: &Node) -> Response<Full<Bytes>> {
+/// `GET /api/v1/status`: the whole node's figures, so only for unrestricted (operator) callers.
+pub(super) async fn status(node: &Node, caller: &Caller) -> Response<Full<Bytes>> {
+    if !caller.is_operator() {
+        return problem(
+            ProblemType::Forbidden,
+            "the node status is for operator tokens only (sdk-ap api-token create --operator)",
+        );
+    }
     match StatusReport::read(node.store().as_ref(), STATUS_LAST_ERRORS).await {
         Ok(report) => json_response(StatusCode::OK, &report.to_json(), "application/json"),
         Err(e) => problem(ProblemType::StoreUnavailable, e.to_string()),
     }
 }
 
-pub(super) async fn message(node: &Node, message_id: &str) -> Response<Full<Bytes>> {
+/// `GET /api/v1/messages/{id}`: only when the caller may read the message's organisation and functional address
+/// (outbound: the sender's; inbound: the recipient's); otherwise the same 404 as an unknown id, so that ids of
+/// other functions' messages do not leak.
+pub(super) async fn message(node: &Node, caller: &Caller, message_id: &str) -> Response<Full<Bytes>> {
+    let not_found = || problem(ProblemType::NotFound, format!("no message {message_id}"));
+    match readable_record(node, caller, message_id).await {
+        Ok(true) => {}
+        Ok(false) => return not_found(),
+        Err(e) => return problem(ProblemType::StoreUnavailable, e.to_string()),
+    }
     match MessageView::read(node.store().as_ref(), message_id).await {
         Ok(Some(view)) => json_response(
             StatusCode::OK,
             &serde_json::to_value(view).unwrap_or_default(),
             "application/json",
         ),
-        Ok(None) => problem(ProblemType::NotFound, format!("no message {message_id}")),
+        Ok(None) => not_found(),
         Err(e) => problem(ProblemType::StoreUnavailable, e.to_string()),
     }
+}
+
+/// Largest stored SDK message read to learn a message's functional address for a scope check (the address is in
+/// the SDK message header inside the XHE); a message beyond it is readable only with an organisation-wide scope.
+pub const MAX_SCOPE_PROBE_BYTES: u64 = 16 << 20;
+/// The Content-ID of the XHE part of an SDK message (`cid:message`, SDK transport profile).
+const SDK_MESSAGE_PART_ID: &str = "message";
+
+/// Whether the message exists and `caller` may read it (the record [`MessageView::read`] shows: outbound first).
+async fn readable_record(node: &Node, caller: &Caller, message_id: &str) -> Result<bool, crate::store::StoreError> {
+    if caller.is_operator() {
+        return Ok(true);
+    }
+    let store = node.store();
+    let mut record = store.get_by_message_id(Direction::Outbound, message_id).await?;
+    if record.is_none() {
+        record = store.get_by_message_id(Direction::Inbound, message_id).await?;
+    }
+    let Some(record) = record else { return Ok(false) };
+    let organisation = match record.direction {
+        Direction::Outbound => record.meta.original_sender.clone(),
+        Direction::Inbound => record.meta.final_recipient.clone(),
+    };
+    let Some(organisation) = organisation.filter(|o| !o.trim().is_empty()) else {
+        // No four-corner party (e.g. the ebMS test service): only the operator sees it.
+        return Ok(false);
+    };
+    let organisation_wide = AddressRef {
+        organisation: &organisation,
+        functional_address: None,
+    };
+    if caller.allows(Permission::Read, organisation_wide) {
+        return Ok(true);
+    }
+    // Only a functional-address scope of this organisation can still allow it: find the message's address.
+    let functional_address = functional_address_of(node, &record).await;
+    Ok(functional_address.is_some_and(|fa| {
+        caller.allows(
+            Permission::Read,
+            AddressRef {
+                organisation: &organisation,
+                functional_address: Some(&fa),
+            },
+        )
+    }))
+}
+
+/// The functional address of a stored SDK message: the sender's (outbound) or the recipient's (inbound)
+/// `attention/subOrganization`, else (inbound) the XHE HandlingServiceID. `None` when it cannot be read.
+async fn functional_address_of(node: &Node, record: &MessageRecord) -> Option<String> {
+    if record.meta.action != pmode::builtin::SDK_MESSAGE_ACTION {
+        return None;
+    }
+    let part = record
+        .payloads
+        .iter()
+        .find(|p| p.content_id == SDK_MESSAGE_PART_ID)
+        .or_else(|| record.payloads.first())?;
+    if part.size > MAX_SCOPE_PROBE_BYTES {
+        return None;
+    }
+    let path = node.store().payload_files().path_of(record.key, part).ok()?;
+    let bytes = tokio::fs::read(&path).await.ok()?;
+    let limits = xmldsig::dom::ParseLimits {
+        max_bytes: usize::try_from(MAX_SCOPE_PROBE_BYTES).unwrap_or(usize::MAX),
+        ..node.config().limits.xml_parse_limits()
+    };
+    let outbound = record.direction == Direction::Outbound;
+    tokio::task::spawn_blocking(move || {
+        let xhe = Xhe::parse(&bytes, &limits).ok()?;
+        let from_message = match &xhe.payload.content {
+            PayloadContent::Xml(fragment) => SdkMessage::parse(fragment.as_bytes(), &limits).ok().and_then(|m| {
+                let party = if outbound { m.header.sender } else { m.header.recipient };
+                party.attention.map(|a| a.sub_organization.id.extension)
+            }),
+            _ => None,
+        };
+        from_message
+            .or_else(|| (!outbound).then(|| xhe.payload.handling_service_id.clone()).flatten())
+            .filter(|fa| !fa.trim().is_empty())
+    })
+    .await
+    .ok()
+    .flatten()
 }

@@ -15,6 +15,11 @@ pub const KEYS_DIR: &str = "keys";
 pub const TRUST_ANCHORS_DIR: &str = "trust/anchors";
 /// Folder of further CRLs, listed in the `trust.*_crls` settings.
 pub const TRUST_CRLS_DIR: &str = "trust/crls";
+/// The operator API token `init` creates (mode 0600), read by `sdk-ap send` / `status` through
+/// `[api] client_token_file`.
+pub const OPERATOR_TOKEN_FILE: &str = "keys/api-operator.token";
+/// The name of that token in the tokens file.
+pub const OPERATOR_TOKEN_NAME: &str = "operator";
 
 /// Create a development access point: configuration, test CA, certificates and CRL.
 ///
@@ -55,6 +60,8 @@ pub enum InitError {
     Pki(String),
     #[error("the written configuration does not load: {0}")]
     Config(String),
+    #[error("creating the operator API token failed: {0}")]
+    Token(String),
 }
 
 /// What `init` wrote.
@@ -62,6 +69,8 @@ pub enum InitError {
 pub struct InitOutcome {
     pub config_file: PathBuf,
     pub files: DevPkiFiles,
+    /// The operator API token (mode 0600).
+    pub operator_token_file: PathBuf,
 }
 
 pub fn run(args: InitArgs) -> ExitCode {
@@ -94,8 +103,11 @@ pub fn init(args: &InitArgs) -> Result<InitOutcome, InitError> {
     let config_file = args.dir.join(CONFIG_FILE_NAME);
     let keys_dir = args.dir.join(KEYS_DIR);
     let files = DevPkiFiles::in_dir(&keys_dir);
+    let operator_token_file = args.dir.join(OPERATOR_TOKEN_FILE);
     if !args.force {
-        let targets = std::iter::once(config_file.as_path()).chain(files.all().into_iter().map(|(p, _)| p));
+        let targets = [config_file.as_path(), operator_token_file.as_path()]
+            .into_iter()
+            .chain(files.all().into_iter().map(|(p, _)| p));
         if let Some(existing) = targets.into_iter().find(|p| p.exists()) {
             return Err(InitError::Exists(existing.to_path_buf()));
         }
@@ -120,7 +132,32 @@ pub fn init(args: &InitArgs) -> Result<InitOutcome, InitError> {
     // What we write must load and validate; anything else is a bug here, not the user's problem.
     let config = Config::load(&config_file).map_err(|e| InitError::Config(e.to_string()))?;
     config.validate().map_err(|e| InitError::Config(e.to_string()))?;
-    Ok(InitOutcome { config_file, files })
+    create_operator_token(&config, &operator_token_file, args.force)?;
+    Ok(InitOutcome {
+        config_file,
+        files,
+        operator_token_file,
+    })
+}
+
+/// An unrestricted API token for the node's own CLI; with `force`, an earlier operator token is revoked first.
+fn create_operator_token(config: &Config, token_file: &Path, force: bool) -> Result<(), InitError> {
+    use crate::api::tokens;
+    let tokens_file = config.api_tokens_file();
+    if force {
+        match tokens::revoke(&tokens_file, OPERATOR_TOKEN_NAME) {
+            Ok(_) | Err(tokens::TokenError::Unknown(_)) => {}
+            Err(e) => return Err(InitError::Token(e.to_string())),
+        }
+    }
+    let new = tokens::NewToken {
+        name: OPERATOR_TOKEN_NAME.into(),
+        operator: true,
+        scopes: Vec::new(),
+        expires: None,
+    };
+    let (_, token) = tokens::create(&tokens_file, new).map_err(|e| InitError::Token(e.to_string()))?;
+    tokens::write_token_file(token_file, &token, force).map_err(|e| InitError::Token(e.to_string()))
 }
 
 /// The configuration file `init` writes, commented for a newcomer.
@@ -176,6 +213,10 @@ files = []
 
 [api]
 listen = "127.0.0.1:{api_port}"
+# Every call needs `Authorization: Bearer <token>` (`sdk-ap api-token create`, docs/api.md). `sdk-ap send` and
+# `sdk-ap status` use the operator token `init` wrote to {OPERATOR_TOKEN_FILE} (mode 0600).
+authentication = "token"
+client_token_file = "{OPERATOR_TOKEN_FILE}"
 
 # Access points this one sends to without discovery. `sdk-ap peers add --config THIS --from OTHER.toml` adds one.
 # [[peers]]
@@ -202,6 +243,10 @@ fn print_summary(args: &InitArgs, outcome: &InitOutcome) {
             if private { "  (private key, mode 0600)" } else { "" }
         );
     }
+    println!(
+        "  {}  (operator API token, mode 0600)",
+        outcome.operator_token_file.display()
+    );
     let config = shell_path(&outcome.config_file);
     println!();
     println!("Next: sdk-ap serve --config {config}");

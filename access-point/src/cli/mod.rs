@@ -1,7 +1,10 @@
 //! The `sdk-ap` command line. Each sub-command lives in its own file; this module only wires them to clap.
 
 pub mod addresses;
+pub mod demo;
+pub mod api_token;
 pub mod federation;
+pub mod inbox;
 pub mod init;
 pub mod lookup;
 pub mod message;
@@ -25,6 +28,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Start a two-organisation SDK federation in this process and send a message through it (a first look).
+    Demo(demo::DemoArgs),
     /// Create a development access point (configuration, test CA, certificates, CRL) in a folder.
     Init(init::InitArgs),
     /// Write a local federation file (for sdk-federation-sim) serving the given access points' participants.
@@ -45,12 +50,17 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Link another access point as a peer (endpoint, party id, certificates, trust).
     Peers(peers::PeersArgs),
+    /// Create, list and revoke tokens of the local API (scoped to organisations / functional addresses).
+    ApiToken(api_token::ApiTokenArgs),
+    /// The inbox of the running server: list, show, fetch attachments, acknowledge, send the kvittens.
+    Inbox(inbox::InboxArgs),
 }
 
 /// Parses the command line and runs the chosen sub-command; returns the process exit code.
 pub fn run() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Demo(args) => demo::run(args),
         Command::Init(args) => init::run(args),
         Command::InitFederation(args) => federation::run(args),
         Command::Pmode(args) => pmode::run(args),
@@ -61,5 +71,7 @@ pub fn run() -> std::process::ExitCode {
         Command::Send(args) => send::run(args),
         Command::Status(args) => status::run(args),
         Command::Peers(args) => peers::run(args),
+        Command::ApiToken(args) => api_token::run(args),
+        Command::Inbox(args) => inbox::run(args),
     }
 }

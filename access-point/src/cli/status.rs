@@ -20,6 +20,9 @@ pub struct StatusArgs {
     /// Print the JSON document instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// An operator API token; overrides SDK_AP_TOKEN and `[api] client_token_file`.
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
 }
 
 /// Where the status came from.
@@ -37,7 +40,7 @@ pub fn run(args: StatusArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(read_status(&args.config)) {
+    match runtime.block_on(read_status(&args.config, args.token.as_deref())) {
         Ok((json, source)) => {
             let text = if args.json {
                 format!("{}\n", serde_json::to_string_pretty(&json).unwrap_or_default())
@@ -56,9 +59,13 @@ pub fn run(args: StatusArgs) -> ExitCode {
 }
 
 /// Reads the status JSON from the running server, or from the store when no server answers.
-pub async fn read_status(config: &std::path::Path) -> Result<(serde_json::Value, StatusSource), String> {
+pub async fn read_status(
+    config: &std::path::Path,
+    token: Option<&str>,
+) -> Result<(serde_json::Value, StatusSource), String> {
     let config = Config::load(config).map_err(|e| e.to_string())?;
-    match ApiClient::new(config.api.listen).status().await {
+    let client = ApiClient::for_config(&config, token).map_err(|e| e.to_string())?;
+    match client.status().await {
         Ok(json) => return Ok((json, StatusSource::Server)),
         Err(ClientError::Connect { .. }) => {}
         Err(e) => return Err(e.to_string()),

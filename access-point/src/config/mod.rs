@@ -9,12 +9,14 @@ mod api_events;
 mod discovery;
 pub mod link;
 mod locate;
+mod sdk;
 mod sender;
 mod transport;
 mod validate;
 
 pub use api_events::{EventsConfig, WebhookConfig};
 pub use discovery::DiscoveryConfig;
+pub use sdk::SdkConfig;
 pub use sender::SenderConfig;
 pub use transport::TransportConfig;
 pub use validate::PeerCertificates;
@@ -89,6 +91,8 @@ pub struct Config {
     pub transport: TransportConfig,
     /// `[sender]`: the MSH sender task (in-flight bound, attempt timeout).
     pub sender: SenderConfig,
+    /// `[sdk]`: the SDK business layer on received messages (inbox, kvittens).
+    pub sdk: SdkConfig,
     /// `[discovery]`: SML/SMP recipient discovery; `None` means only `[[peers]]`.
     pub discovery: Option<DiscoveryConfig>,
     /// Static peer table (`[[peers]]`), used until (and beside) dynamic discovery.
@@ -308,9 +312,29 @@ impl LimitsConfig {
 pub struct ApiConfig {
     #[serde(default = "default_api_listen", deserialize_with = "socket_addr")]
     pub listen: SocketAddr,
-    /// The API has no authentication yet: it refuses a non-loopback `listen` unless this is `true`.
+    /// The API speaks plain HTTP: it refuses a non-loopback `listen` unless this is `true` (bearer tokens would
+    /// cross the network in clear; put a TLS proxy in front).
     #[serde(default)]
     pub allow_non_loopback: bool,
+    /// `token` (default): every call needs `Authorization: Bearer <token>` (`sdk-ap api-token create`);
+    /// `none`: every caller is unrestricted, allowed only with a loopback `listen` (development).
+    #[serde(default)]
+    pub authentication: ApiAuthentication,
+    /// The tokens file (hashes only); default `<data_dir>/api-tokens.json`.
+    #[serde(default)]
+    pub tokens_file: Option<PathBuf>,
+    /// A file holding the token `sdk-ap send` / `status` use (`SDK_AP_TOKEN` and `--token` take precedence).
+    #[serde(default)]
+    pub client_token_file: Option<PathBuf>,
+    /// The audit log (`<data_dir>/audit/api-audit.jsonl`) is rotated before it grows past this many bytes.
+    #[serde(default = "default_audit_max_bytes", deserialize_with = "positive_u64")]
+    pub audit_max_bytes: u64,
+    /// Rotated audit files kept (`api-audit.jsonl.1` … `.N`).
+    #[serde(default = "default_audit_keep", deserialize_with = "positive_u64")]
+    pub audit_keep: u64,
+    /// `fdatasync` every audit line before answering (survives power loss; one disk flush per call).
+    #[serde(default)]
+    pub audit_fsync: bool,
     /// `[api.events]`: the event stream (`GET /api/v1/events`) and webhook retries.
     #[serde(default)]
     pub events: EventsConfig,
@@ -319,15 +343,50 @@ pub struct ApiConfig {
     pub webhooks: Vec<WebhookConfig>,
 }
 
+/// `[api] authentication`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiAuthentication {
+    #[default]
+    Token,
+    None,
+}
+
+/// File name of the default tokens file under the data directory.
+pub const DEFAULT_API_TOKENS_FILE: &str = "api-tokens.json";
+
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
             listen: default_api_listen(),
             allow_non_loopback: false,
+            authentication: ApiAuthentication::default(),
+            tokens_file: None,
+            client_token_file: None,
+            audit_max_bytes: default_audit_max_bytes(),
+            audit_keep: default_audit_keep(),
+            audit_fsync: false,
             events: EventsConfig::default(),
             webhooks: Vec::new(),
         }
     }
+}
+
+impl Config {
+    /// `[api] tokens_file`, or `<data_dir>/api-tokens.json`.
+    pub fn api_tokens_file(&self) -> PathBuf {
+        self.api
+            .tokens_file
+            .clone()
+            .unwrap_or_else(|| self.node.data_dir.join(DEFAULT_API_TOKENS_FILE))
+    }
+}
+
+fn default_audit_max_bytes() -> u64 {
+    64 * 1024 * 1024
+}
+fn default_audit_keep() -> u64 {
+    5
 }
 
 /// `[[peers]]`: one access point we can send to without discovery.
@@ -379,6 +438,8 @@ struct RawConfig {
     #[serde(default)]
     sender: SenderConfig,
     #[serde(default)]
+    sdk: SdkConfig,
+    #[serde(default)]
     discovery: Option<DiscoveryConfig>,
     #[serde(default)]
     peers: Vec<PeerConfig>,
@@ -427,6 +488,7 @@ impl Config {
             api: raw.api,
             transport: raw.transport,
             sender: raw.sender,
+            sdk: raw.sdk,
             discovery: raw.discovery,
             peers: raw.peers,
             lines,
@@ -470,6 +532,12 @@ impl Config {
             }
         };
         resolve(&mut self.node.data_dir);
+        for p in [&mut self.api.tokens_file, &mut self.api.client_token_file]
+            .into_iter()
+            .flatten()
+        {
+            resolve(p);
+        }
         let resolve_files = |f: &mut KeyFiles| {
             resolve(&mut f.key);
             resolve(&mut f.cert);
@@ -542,6 +610,15 @@ impl Config {
                     format!("{url:?} is http:// while server.tls is on"),
                 ));
             }
+        }
+        if self.api.authentication == ApiAuthentication::None && !self.api.listen.ip().is_loopback() {
+            return Err(self.error(
+                "api.authentication",
+                format!(
+                    "\"none\" is allowed only with a loopback api.listen, not {}",
+                    self.api.listen
+                ),
+            ));
         }
         if self.server.listen == self.api.listen {
             return Err(self.error("api.listen", format!("{} is also server.listen", self.api.listen)));

@@ -28,7 +28,7 @@ mod writer;
 
 pub use content_type::{ContentType, MessageContentType, MultipartRelated, SoapVersion};
 pub use headers::{PartHeaders, TransferEncoding};
-pub use reader::{read_message, RootPart, SoapWithAttachments, SpooledPart};
+pub use reader::{read_message, RootPart, SoapWithAttachments, SpooledPart, SMALL_PART_IN_MEMORY_BYTES};
 pub use writer::{AttachmentSource, MultipartWriter, OutgoingAttachment};
 
 /// Size and count limits applied by [`read_message`]. Every limit is enforced while streaming, before the data that

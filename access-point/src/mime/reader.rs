@@ -14,6 +14,7 @@ use super::base64_stream::Base64Decoder;
 use super::content_type::{ContentType, MessageContentType, MultipartRelated, SoapVersion};
 use super::headers::{PartHeaders, TransferEncoding};
 use super::spool::SpoolWriter;
+pub use super::spool::SMALL_PART_IN_MEMORY_BYTES;
 use super::{MimeError, MimeLimits};
 
 /// Bytes requested from the body per read; also the bulk of the reader's memory.
@@ -73,6 +74,9 @@ pub struct SpooledPart {
     pub sha256: [u8; 32],
     /// The temporary file holding the decoded bytes, positioned at its end.
     pub file: NamedTempFile,
+    /// The decoded bytes in memory as well, for a part up to [`SMALL_PART_IN_MEMORY_BYTES`] (saves reading the file
+    /// back through the blocking pool).
+    memory: Option<bytes::Bytes>,
 }
 
 impl SpooledPart {
@@ -84,6 +88,11 @@ impl SpooledPart {
     /// Opens the spooled content for reading from the start.
     pub async fn open(&self) -> std::io::Result<tokio::fs::File> {
         tokio::fs::File::open(self.file.path()).await
+    }
+
+    /// The decoded bytes, when the part was small enough to be kept in memory too.
+    pub fn in_memory(&self) -> Option<&bytes::Bytes> {
+        self.memory.as_ref()
     }
 }
 
@@ -479,6 +488,7 @@ async fn read_multipart<R: AsyncRead + Unpin>(
                 size: spooled.size,
                 sha256: spooled.sha256,
                 file: spooled.file,
+                memory: spooled.memory,
             }),
         }
         part_index += 1;

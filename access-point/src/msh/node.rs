@@ -203,6 +203,8 @@ impl Node {
             metrics: Some(metrics.clone()),
             events: EventBus::with_replay_capacity(replay_events),
         });
+        // Received messages a crash left unclassified (the inbox and kvittens layer runs after the receipt).
+        crate::sdk::inbound::spawn_recovery(shared.clone());
         let readiness = Readiness::new(false);
         let receiver = Arc::new(Receiver { shared: shared.clone() });
         let server = serve(server_settings, receiver, metrics.clone(), readiness.clone()).await?;
@@ -270,6 +272,11 @@ impl Node {
     /// Outcomes (Delivered / Failed) of outbound messages from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Outcome> {
         self.outcomes.subscribe()
+    }
+
+    /// What the pipelines share (for the SDK business layer).
+    pub(crate) fn shared(&self) -> &Arc<NodeShared> {
+        &self.shared
     }
 
     /// The event bus (inbox, delivered, failed, kvittens) that the API streams to message systems.

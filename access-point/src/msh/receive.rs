@@ -138,6 +138,7 @@ impl Receiver {
         match self.store_message(&opened, receipt.body.clone()).await {
             Ok(Stored::New(key)) => {
                 tracing::info!(key = %key, message_id = %message_id, receipt_id = %receipt.message_id, "stored and receipted");
+                crate::sdk::inbound::spawn_classify(self.shared.clone(), key);
                 Answer::Receipt {
                     content_type: receipt.content_type,
                     body: receipt.body,
@@ -217,18 +218,17 @@ impl Receiver {
     ) -> Result<Stored, crate::store::StoreError> {
         let mut parts: Vec<PayloadPart> = Vec::with_capacity(opened.payloads.len());
         for (index, payload) in opened.payloads.iter().enumerate() {
-            let mut file = tokio::fs::File::open(payload.file.path())
-                .await
-                .map_err(|e| crate::store::StoreError::io("opening a spooled payload".to_string(), e))?;
+            // The verified, decrypted spool file becomes the stored part (hard link, fsync): written once.
             let part = store
                 .payload_files()
-                .write_part(
+                .adopt_part(
                     key,
                     index as u32,
                     &payload.content_id,
                     &payload.mime_type,
-                    &mut file,
-                    self.shared.config.limits.max_decompressed_bytes,
+                    payload.file.path(),
+                    payload.size,
+                    &payload.sha256,
                 )
                 .await?;
             parts.push(part);

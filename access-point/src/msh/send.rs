@@ -117,13 +117,18 @@ impl As4Deliverer {
             Err(e) => return final_(format!("cannot seal the message: {e}")),
         };
         let started = std::time::Instant::now();
-        let file = match sealed.body.reopen() {
-            Ok(f) => tokio::fs::File::from_std(f),
-            Err(e) => return retry(format!("reopening the sealed body: {e}")),
-        };
-        let body = match OutgoingBody::file(file).await {
-            Ok(b) => b,
-            Err(e) => return retry(format!("reading the sealed body: {e}")),
+        let body = match &sealed.body_in_memory {
+            Some(bytes) => OutgoingBody::bytes(bytes.clone()),
+            None => {
+                let file = match sealed.body.reopen() {
+                    Ok(f) => tokio::fs::File::from_std(f),
+                    Err(e) => return retry(format!("reopening the sealed body: {e}")),
+                };
+                match OutgoingBody::file(file).await {
+                    Ok(b) => b,
+                    Err(e) => return retry(format!("reading the sealed body: {e}")),
+                }
+            }
         };
         let response = match self
             .client

@@ -16,9 +16,11 @@
 //! of DIGG's file so that a REJECTED kvittens or a log line can point at it.
 
 pub mod consistency;
+pub mod inbound;
 pub mod kvittens;
 pub mod message_rules;
 pub mod message_v3;
+pub mod outbound;
 pub mod xhe;
 pub mod xhe_encryption;
 pub mod xhe_rules;

@@ -30,6 +30,7 @@
 
 mod error;
 mod group_commit;
+pub mod inbox;
 mod keys;
 mod payload_files;
 mod settings;
@@ -42,6 +43,10 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use self::error::{StoreError, StoreResult};
+pub use self::inbox::{
+    Classification, ClassificationCommit, HistoryNote, InboxAttachment, InboxCursor, InboxEntry, InboxItem, InboxPage,
+    InboxQuery,
+};
 pub use self::payload_files::{PayloadFiles, SweepReport, PAYLOADS_DIR};
 pub use self::settings::{GroupCommitSettings, RetentionSettings, StoreSettings};
 pub use self::sled::{SledStore, DB_DIR};
@@ -181,4 +186,26 @@ pub trait Store: Send + Sync {
 
     /// Flushes, stops background work and refuses further durability waits.
     fn close(&self) -> BoxFuture<'_, StoreResult<()>>;
+
+    // --- The inbox (SDK business layer); see `inbox.rs`. ---
+
+    /// Records what the business layer decided about an inbound message, with its inbox entry and history notes,
+    /// in one transaction. Refuses a message that is already classified.
+    fn commit_classification(&self, commit: ClassificationCommit) -> BoxFuture<'_, StoreResult<Written<()>>>;
+
+    /// The classification of a message, `None` while it is unclassified.
+    fn classification(&self, key: MessageKey) -> BoxFuture<'_, StoreResult<Option<Classification>>>;
+
+    /// Up to `limit` inbound messages in `Received` that have no classification yet (oldest first): what a start
+    /// after a crash must classify again.
+    fn unclassified_inbound(&self, limit: usize) -> BoxFuture<'_, StoreResult<Vec<MessageKey>>>;
+
+    /// Appends a history entry that does not change the message's state, with optional evidence.
+    fn annotate(&self, note: HistoryNote) -> BoxFuture<'_, StoreResult<Written<()>>>;
+
+    /// The inbox entry of a message with its current state.
+    fn inbox_get(&self, key: MessageKey) -> BoxFuture<'_, StoreResult<Option<InboxItem>>>;
+
+    /// Inbox entries matching `query`, oldest first, one page at a time.
+    fn inbox_list(&self, query: InboxQuery) -> BoxFuture<'_, StoreResult<InboxPage>>;
 }

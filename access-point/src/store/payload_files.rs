@@ -18,6 +18,8 @@ use super::types::{MessageKey, PayloadPart};
 pub const PAYLOADS_DIR: &str = "payloads";
 const TEMP_PREFIX: &str = ".tmp-";
 const COPY_CHUNK: usize = 64 * 1024;
+/// Parts up to this size are written in one blocking-pool task from memory (one hop instead of one per file call).
+pub const SMALL_PART_BYTES: usize = 256 * 1024;
 
 /// The payload folder tree of one data directory.
 #[derive(Debug, Clone)]
@@ -54,6 +56,9 @@ impl PayloadFiles {
 
     /// Streams `reader` into part number `index` of message `key`, durably, and describes the file. Fails with
     /// [`StoreError::PayloadTooLarge`] (leaving nothing behind) when more than `max_size` bytes arrive.
+    ///
+    /// A part of at most [`SMALL_PART_BYTES`] is collected in memory and written, fsynced, renamed and its folder
+    /// fsynced in one task on the blocking pool; a larger one streams through tokio's file API.
     pub async fn write_part<R>(
         &self,
         key: MessageKey,
@@ -66,17 +71,28 @@ impl PayloadFiles {
     where
         R: AsyncRead + Unpin + ?Sized,
     {
+        let mut head = Vec::new();
+        let limit = (SMALL_PART_BYTES as u64).min(max_size) + 1;
+        (&mut *reader)
+            .take(limit)
+            .read_to_end(&mut head)
+            .await
+            .map_err(|e| StoreError::io("reading payload source", e))?;
         let dir = self.message_dir(key);
-        if !tokio::fs::try_exists(&dir).await.unwrap_or(false) {
-            tokio::fs::create_dir_all(&dir)
-                .await
-                .map_err(|e| StoreError::io(format!("creating {}", dir.display()), e))?;
-            let root = self.root.clone();
-            blocking(move || fsync_dir(&root)).await?;
-        }
-        let temp = dir.join(format!("{TEMP_PREFIX}{index}-{}", uuid::Uuid::new_v4().simple()));
         let final_name = format!("{index}.bin");
-        let result = write_temp(&temp, reader, max_size).await;
+        if head.len() as u64 > max_size {
+            return Err(StoreError::PayloadTooLarge { limit: max_size });
+        }
+        if head.len() <= SMALL_PART_BYTES {
+            let root = self.root.clone();
+            let (size, sha256) =
+                blocking(move || write_small_part(&root, &dir, key, index, &final_name, &head)).await?;
+            return Ok(self.describe(key, content_id, mime_type, size, sha256, index));
+        }
+        self.ensure_message_dir(&dir).await?;
+        let temp = dir.join(format!("{TEMP_PREFIX}{index}-{}", uuid::Uuid::new_v4().simple()));
+        let mut source = (&head[..]).chain(reader);
+        let result = write_temp(&temp, &mut source, max_size).await;
         let (size, sha256) = match result {
             Ok(v) => v,
             Err(e) => {
@@ -84,29 +100,82 @@ impl PayloadFiles {
                 return Err(e);
             }
         };
-        let target = dir.join(&final_name);
-        if tokio::fs::try_exists(&target).await.unwrap_or(true) {
-            // A stored part is never replaced: a record may already refer to it.
-            let _ = tokio::fs::remove_file(&temp).await;
-            return Err(StoreError::InvalidRecord(format!(
-                "part {index} of message {key} is already written"
-            )));
-        }
-        if let Err(e) = tokio::fs::rename(&temp, &target).await {
-            let _ = tokio::fs::remove_file(&temp).await;
-            return Err(StoreError::io(
-                format!("renaming {} to {}", temp.display(), target.display()),
-                e,
-            ));
-        }
-        blocking(move || fsync_dir(&dir)).await?;
-        Ok(PayloadPart {
+        blocking(move || publish(&temp, &dir, &final_name, index, key)).await?;
+        Ok(self.describe(key, content_id, mime_type, size, sha256, index))
+    }
+
+    /// Makes the complete, verified file `source` part number `index` of message `key` without copying it: the file
+    /// is fsynced, hard-linked under its final name (never replacing one) and the folder fsynced, in one task on
+    /// the blocking pool. `source` must be on the data directory's file system (the node's spool folder is inside
+    /// it); across file systems it is copied instead. `size` and `sha256` are the caller's figures for the file
+    /// (computed while it was written). The caller keeps `source` and removes it as usual.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn adopt_part(
+        &self,
+        key: MessageKey,
+        index: u32,
+        content_id: &str,
+        mime_type: &str,
+        source: &Path,
+        size: u64,
+        sha256: &[u8; 32],
+    ) -> StoreResult<PayloadPart> {
+        let dir = self.message_dir(key);
+        let root = self.root.clone();
+        let source = source.to_path_buf();
+        let final_name = format!("{index}.bin");
+        blocking(move || {
+            create_message_dir(&root, &dir)?;
+            let target = dir.join(&final_name);
+            std::fs::File::open(&source)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| StoreError::io(format!("fsync {}", source.display()), e))?;
+            match std::fs::hard_link(&source, &target) {
+                Ok(()) => fsync_dir(&dir),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(already_written(index, key)),
+                Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => {
+                    let temp = dir.join(format!("{TEMP_PREFIX}{index}-{}", uuid::Uuid::new_v4().simple()));
+                    let copied = std::fs::copy(&source, &temp)
+                        .and_then(|_| std::fs::File::open(&temp))
+                        .and_then(|f| f.sync_all());
+                    if let Err(e) = copied {
+                        let _ = std::fs::remove_file(&temp);
+                        return Err(StoreError::io(format!("copying {}", source.display()), e));
+                    }
+                    publish(&temp, &dir, &final_name, index, key)
+                }
+                Err(e) => Err(StoreError::io(
+                    format!("linking {} as {}", source.display(), target.display()),
+                    e,
+                )),
+            }
+        })
+        .await?;
+        Ok(self.describe(key, content_id, mime_type, size, hex(sha256), index))
+    }
+
+    async fn ensure_message_dir(&self, dir: &Path) -> StoreResult<()> {
+        let root = self.root.clone();
+        let dir = dir.to_path_buf();
+        blocking(move || create_message_dir(&root, &dir)).await
+    }
+
+    fn describe(
+        &self,
+        key: MessageKey,
+        content_id: &str,
+        mime_type: &str,
+        size: u64,
+        sha256: String,
+        index: u32,
+    ) -> PayloadPart {
+        PayloadPart {
             content_id: content_id.to_string(),
             mime_type: mime_type.to_string(),
             size,
             sha256,
-            file: format!("{PAYLOADS_DIR}/{}/{final_name}", key.to_hex()),
-        })
+            file: format!("{PAYLOADS_DIR}/{}/{index}.bin", key.to_hex()),
+        }
     }
 
     /// The absolute path of a stored part, refusing paths that would leave the message's own folder.
@@ -205,6 +274,64 @@ impl PayloadFiles {
         }
         Ok(report)
     }
+}
+
+/// Creates the folder of a message (and makes its name durable in `root`) unless it exists.
+fn create_message_dir(root: &Path, dir: &Path) -> StoreResult<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| StoreError::io(format!("creating {}", dir.display()), e))?;
+    fsync_dir(root)
+}
+
+fn already_written(index: u32, key: MessageKey) -> StoreError {
+    StoreError::InvalidRecord(format!("part {index} of message {key} is already written"))
+}
+
+/// Gives the complete, fsynced `temp` its final name in `dir` (never replacing a stored part) and fsyncs `dir`.
+/// `temp` is removed when it cannot be published.
+fn publish(temp: &Path, dir: &Path, final_name: &str, index: u32, key: MessageKey) -> StoreResult<()> {
+    let target = dir.join(final_name);
+    // A hard link fails when the name exists, so a stored part is never replaced (a record may refer to it).
+    let linked = std::fs::hard_link(temp, &target);
+    let _ = std::fs::remove_file(temp);
+    match linked {
+        Ok(()) => fsync_dir(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(already_written(index, key)),
+        Err(e) => Err(StoreError::io(
+            format!("linking {} as {}", temp.display(), target.display()),
+            e,
+        )),
+    }
+}
+
+/// Writes a small part held in memory: temporary file, fsync, final name, folder fsync.
+fn write_small_part(
+    root: &Path,
+    dir: &Path,
+    key: MessageKey,
+    index: u32,
+    final_name: &str,
+    data: &[u8],
+) -> StoreResult<(u64, String)> {
+    use std::io::Write;
+    create_message_dir(root, dir)?;
+    let temp = dir.join(format!("{TEMP_PREFIX}{index}-{}", uuid::Uuid::new_v4().simple()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temp)
+        .and_then(|mut f| {
+            f.write_all(data)?;
+            f.sync_all()
+        });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temp);
+        return Err(StoreError::io(format!("writing {}", temp.display()), e));
+    }
+    publish(&temp, dir, final_name, index, key)?;
+    Ok((data.len() as u64, hex(&openssl::sha::sha256(data))))
 }
 
 async fn write_temp<R>(temp: &Path, reader: &mut R, max_size: u64) -> StoreResult<(u64, String)>
@@ -351,7 +478,8 @@ mod tests {
             matches!(err, Err(StoreError::PayloadTooLarge { limit: 100_000 })),
             "{err:?}"
         );
-        assert_eq!(std::fs::read_dir(files.message_dir(MessageKey(1))).unwrap().count(), 0);
+        let dir = files.message_dir(MessageKey(1));
+        assert!(!dir.exists() || std::fs::read_dir(dir).unwrap().count() == 0);
     }
 
     #[test]
@@ -399,5 +527,76 @@ mod tests {
         );
         assert!(files.path_of(MessageKey(1), &kept).unwrap().exists());
         assert!(!files.message_dir(MessageKey(2)).exists());
+    }
+
+    #[tokio::test]
+    async fn adopted_part_is_the_spooled_file_itself_and_never_replaces_one() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let files = PayloadFiles::open(dir.path()).unwrap();
+        let spool = tempfile::NamedTempFile::new_in(dir.path()).unwrap();
+        std::fs::write(spool.path(), b"decrypted payload").unwrap();
+        let sha = openssl::sha::sha256(b"decrypted payload");
+        let key = MessageKey(0x42);
+        let part = files
+            .adopt_part(key, 0, "c@x", "text/plain", spool.path(), 17, &sha)
+            .await
+            .unwrap();
+        let stored = files.path_of(key, &part).unwrap();
+        // Written once: the stored part is a second name of the spooled file, not a copy.
+        assert_eq!(
+            std::fs::metadata(&stored).unwrap().ino(),
+            std::fs::metadata(spool.path()).unwrap().ino()
+        );
+        assert!(files.verify_part(key, &part).await.unwrap());
+        drop(spool);
+        assert_eq!(std::fs::read(&stored).unwrap(), b"decrypted payload");
+
+        let other = tempfile::NamedTempFile::new_in(dir.path()).unwrap();
+        std::fs::write(other.path(), b"other").unwrap();
+        let again = files
+            .adopt_part(
+                key,
+                0,
+                "c@x",
+                "text/plain",
+                other.path(),
+                5,
+                &openssl::sha::sha256(b"other"),
+            )
+            .await;
+        assert!(matches!(again, Err(StoreError::InvalidRecord(_))), "{again:?}");
+        assert_eq!(std::fs::read(&stored).unwrap(), b"decrypted payload");
+    }
+
+    #[tokio::test]
+    async fn large_part_streams_and_small_part_takes_the_one_task_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = PayloadFiles::open(dir.path()).unwrap();
+        for (index, len) in [
+            (0u32, SMALL_PART_BYTES),
+            (1, SMALL_PART_BYTES + 1),
+            (2, 3 * SMALL_PART_BYTES + 7),
+        ] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let mut src: &[u8] = &data;
+            let part = files
+                .write_part(MessageKey(9), index, "c", "x/y", &mut src, u64::MAX)
+                .await
+                .unwrap();
+            assert_eq!(part.size, len as u64);
+            assert_eq!(part.sha256, hex(&openssl::sha::sha256(&data)));
+            assert_eq!(
+                std::fs::read(files.path_of(MessageKey(9), &part).unwrap()).unwrap(),
+                data
+            );
+        }
+        let mut over: &[u8] = &[1u8; 100];
+        let refused = files.write_part(MessageKey(9), 3, "c", "x/y", &mut over, 99).await;
+        assert!(
+            matches!(refused, Err(StoreError::PayloadTooLarge { limit: 99 })),
+            "{refused:?}"
+        );
+        assert_eq!(std::fs::read_dir(files.message_dir(MessageKey(9))).unwrap().count(), 3);
     }
 }

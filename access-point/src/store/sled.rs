@@ -33,7 +33,10 @@ use super::payload_files::PayloadFiles;
 use super::settings::StoreSettings;
 use super::state::{Direction, State};
 use super::types::*;
+use super::inbox::{Classification, ClassificationCommit, HistoryNote, InboxItem, InboxPage, InboxQuery};
 use super::{BoxFuture, Store, Written};
+
+mod inbox;
 
 /// Name of the sled database folder inside the data directory.
 pub const DB_DIR: &str = "db";
@@ -1122,6 +1125,8 @@ impl Store for SledStore {
                     Ok((report, purged))
                 })
                 .await?;
+            let forget = purged.clone();
+            self.blocking(move |inner| inner.forget_inbox(&forget)).await?;
             // Files go only after the records that named them are gone for good.
             self.durable_after_write().await?;
             for key in purged {
@@ -1162,5 +1167,30 @@ impl Store for SledStore {
             self.blocking(|inner| inner.db.flush().map(|_| ()).map_err(StoreError::from))
                 .await
         })
+    }
+    fn commit_classification(&self, commit: ClassificationCommit) -> BoxFuture<'_, StoreResult<Written<()>>> {
+        let write = self.blocking(move |inner| inner.commit_classification(&commit));
+        Box::pin(async move { Ok(Written::new(write.await?, self.durable_after_write())) })
+    }
+
+    fn classification(&self, key: MessageKey) -> BoxFuture<'_, StoreResult<Option<Classification>>> {
+        self.blocking(move |inner| inner.classification(key))
+    }
+
+    fn unclassified_inbound(&self, limit: usize) -> BoxFuture<'_, StoreResult<Vec<MessageKey>>> {
+        self.blocking(move |inner| inner.unclassified_inbound(limit))
+    }
+
+    fn annotate(&self, note: HistoryNote) -> BoxFuture<'_, StoreResult<Written<()>>> {
+        let write = self.blocking(move |inner| inner.annotate(&note));
+        Box::pin(async move { Ok(Written::new(write.await?, self.durable_after_write())) })
+    }
+
+    fn inbox_get(&self, key: MessageKey) -> BoxFuture<'_, StoreResult<Option<InboxItem>>> {
+        self.blocking(move |inner| inner.inbox_get(key))
+    }
+
+    fn inbox_list(&self, query: InboxQuery) -> BoxFuture<'_, StoreResult<InboxPage>> {
+        self.blocking(move |inner| inner.inbox_list(&query))
     }
 }

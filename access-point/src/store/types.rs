@@ -156,6 +156,8 @@ pub enum EvidenceKind {
     Receipt,
     /// An ebMS error signal, sent or received.
     ErrorSignal,
+    /// An SDK kvittens (UBL ApplicationResponse) received for an outbound message.
+    Kvittens,
 }
 
 impl EvidenceKind {
@@ -163,6 +165,7 @@ impl EvidenceKind {
         match self {
             EvidenceKind::Receipt => 1,
             EvidenceKind::ErrorSignal => 2,
+            EvidenceKind::Kvittens => 3,
         }
     }
 
@@ -170,6 +173,7 @@ impl EvidenceKind {
         match tag {
             1 => Some(EvidenceKind::Receipt),
             2 => Some(EvidenceKind::ErrorSignal),
+            3 => Some(EvidenceKind::Kvittens),
             _ => None,
         }
     }

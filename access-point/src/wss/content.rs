@@ -260,6 +260,47 @@ where
     })
 }
 
+/// Decrypts a whole IV || ciphertext || tag held in memory (a small part) and returns the plaintext and its
+/// SHA-256, only when the tag verified. Same checks and errors as [`decrypt_to_spool`], no file and no await.
+pub fn decrypt_in_memory(
+    key: &ContentKey,
+    content_id: &str,
+    encrypted: &[u8],
+    max_plaintext_bytes: u64,
+) -> Result<(Vec<u8>, [u8; 32]), EncryptionError> {
+    let max_plaintext_bytes = max_plaintext_bytes.min(GCM_MAX_PLAINTEXT_BYTES);
+    if encrypted.len() < GCM_IV_LEN + GCM_TAG_LEN {
+        return Err(EncryptionError::Truncated {
+            content_id: content_id.to_string(),
+        });
+    }
+    let (iv, rest) = encrypted.split_at(GCM_IV_LEN);
+    let (ciphertext, tag) = rest.split_at(rest.len() - GCM_TAG_LEN);
+    if ciphertext.len() as u64 > max_plaintext_bytes {
+        return Err(EncryptionError::AttachmentTooLarge {
+            content_id: content_id.to_string(),
+            max: max_plaintext_bytes,
+        });
+    }
+    let mut crypter = Crypter::new(Cipher::aes_128_gcm(), Mode::Decrypt, key.as_bytes(), Some(iv))?;
+    let mut plain = vec![0u8; ciphertext.len() + 16];
+    let mut n = crypter.update(ciphertext, &mut plain)?;
+    crypter.set_tag(tag)?;
+    match crypter.finalize(&mut plain[n..]) {
+        Ok(m) => n += m,
+        Err(_) => {
+            // Nothing of an unauthenticated plaintext leaves this function.
+            plain.iter_mut().for_each(|b| *b = 0);
+            return Err(EncryptionError::TagMismatch {
+                content_id: content_id.to_string(),
+            });
+        }
+    }
+    plain.truncate(n);
+    let sha256 = openssl::sha::sha256(&plain);
+    Ok((plain, sha256))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,5 +404,41 @@ mod tests {
         assert!(matches!(err, EncryptionError::AttachmentTooLarge { .. }));
         assert!(spool_is_empty(dir.path()));
         assert!(decrypt_to_spool(&key, "p", &sealed[..], dir.path(), 1000).await.is_ok());
+    }
+
+    #[test]
+    fn in_memory_decryption_matches_streaming_and_checks_the_tag() {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let key = ContentKey::generate().unwrap();
+        for len in [0usize, 1, 16, 10 * 1024, CHUNK_LEN + 3] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 % 253) as u8).collect();
+            let sealed = rt.block_on(seal(&key, &data));
+            let (plain, sha) = decrypt_in_memory(&key, "p", &sealed, u64::MAX).unwrap();
+            assert_eq!(plain, data);
+            assert_eq!(sha, sha256(&data));
+            let mut broken = sealed.clone();
+            let last = broken.len() - 1;
+            broken[last] ^= 1;
+            assert!(matches!(
+                decrypt_in_memory(&key, "p", &broken, u64::MAX),
+                Err(EncryptionError::TagMismatch { .. })
+            ));
+            if len > 0 {
+                let mut flipped = sealed.clone();
+                flipped[GCM_IV_LEN] ^= 1;
+                assert!(matches!(
+                    decrypt_in_memory(&key, "p", &flipped, u64::MAX),
+                    Err(EncryptionError::TagMismatch { .. })
+                ));
+                assert!(matches!(
+                    decrypt_in_memory(&key, "p", &sealed, len as u64 - 1),
+                    Err(EncryptionError::AttachmentTooLarge { .. })
+                ));
+            }
+        }
+        assert!(matches!(
+            decrypt_in_memory(&key, "p", &[0u8; GCM_IV_LEN + GCM_TAG_LEN - 1], u64::MAX),
+            Err(EncryptionError::Truncated { .. })
+        ));
     }
 }

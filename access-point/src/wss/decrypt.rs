@@ -13,7 +13,7 @@ use crate::wss::algorithms::{
     uri, ContentEncryptionAlgorithm, HkdfPrf, KeyAgreementAlgorithm, KeyDerivationAlgorithm, KeyEncryptionAlgorithm,
     KeyTransportMethod, MaskGenerationFunction, OaepDigestAlgorithm, AES128_KEY_LEN,
 };
-use crate::wss::content::{decrypt_to_spool, DecryptedAttachment};
+use crate::wss::content::{decrypt_in_memory, decrypt_to_spool, DecryptedAttachment};
 use crate::wss::error::EncryptionError;
 use crate::wss::keytransport::{rsa_oaep_decrypt, x25519_unwrap, AgreedKeyWrap, ContentKey};
 use crate::wss::xenc::{parse_encryption_header, EncryptedData, EncryptedKey, EncryptionHeader, KeyEncryption};
@@ -315,5 +315,20 @@ impl MessageDecryptor {
             });
         };
         decrypt_to_spool(key, content_id, encrypted_part, spool_dir, self.max_attachment_bytes).await
+    }
+
+    /// As [`MessageDecryptor::decrypt_attachment`] for a part held in memory: the plaintext and its SHA-256, returned
+    /// only after the GCM tag verified.
+    pub fn decrypt_attachment_in_memory(
+        &self,
+        content_id: &str,
+        encrypted_part: &[u8],
+    ) -> Result<(Vec<u8>, [u8; 32]), EncryptionError> {
+        let (Some(key), Some(_)) = (&self.key, self.by_content_id.get(content_id)) else {
+            return Err(EncryptionError::AttachmentNotEncrypted {
+                content_id: content_id.to_string(),
+            });
+        };
+        decrypt_in_memory(key, content_id, encrypted_part, self.max_attachment_bytes)
     }
 }

@@ -76,6 +76,9 @@ pub struct SealedMessage {
     /// The whole MIME body, streamed to disk.
     pub body: NamedTempFile,
     pub body_len: u64,
+    /// The same body in memory when every part was small enough to be sealed in memory (POST it from here instead
+    /// of reading the file back through the blocking pool).
+    pub body_in_memory: Option<bytes::Bytes>,
     /// What the receipt must echo.
     pub sent_references: Vec<xmldsig::Reference>,
     pub signing_certificate: openssl::x509::X509,
@@ -339,15 +342,15 @@ pub async fn seal(
         .iter()
         .all(|a| matches!(a.source, AttachmentSource::Bytes(_)));
     let soap = bytes::Bytes::from(signed.xml);
-    let body_len = if all_in_memory {
+    let (body_len, body_in_memory) = if all_in_memory {
         let mut buffer = Vec::new();
         let len = writer.write_to(soap, attachments, &mut buffer).await?;
         std::io::Write::write_all(&mut body.as_file(), &buffer)?;
-        len
+        (len, Some(bytes::Bytes::from(buffer)))
     } else {
         let file = tokio::fs::File::from_std(body.reopen()?);
         let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, file);
-        writer.write_to(soap, attachments, &mut out).await?
+        (writer.write_to(soap, attachments, &mut out).await?, None)
     };
     drop(spooled);
     Ok(SealedMessage {
@@ -355,6 +358,7 @@ pub async fn seal(
         content_type: writer.content_type(),
         body,
         body_len,
+        body_in_memory,
         sent_references: signed.references,
         signing_certificate: params.signer.certificate.clone(),
     })
@@ -607,41 +611,67 @@ pub async fn open<R: AsyncRead + Unpin>(
             .position(|id| id == cid)
             .expect("checked by check_part_infos");
         let part = &mime.attachments[index];
-        let (plain, plain_sha256, plain_len) = match &decryptor {
-            Some(d) => {
-                let input = part
-                    .open()
-                    .await
-                    .map_err(|e| OpenError::new(ErrorCode::Other, e.to_string(), mid))?;
-                let decrypted = d
-                    .decrypt_attachment(cid, input, params.spool_dir)
-                    .await
+        let gzip = info.compression_type() == Some(GZIP);
+        let decompression_error =
+            |e: DecompressError| OpenError::new(ErrorCode::DecompressionFailure, format!("payload {cid}: {e}"), mid);
+        let spool_error = |e: std::io::Error| OpenError::new(ErrorCode::Other, e.to_string(), mid);
+        let (file, size, sha256) = match (&decryptor, part.in_memory()) {
+            // A small encrypted part: decrypted (tag verified), digest-checked and decompressed in memory, then
+            // written once to the file handed out.
+            (Some(d), Some(encrypted)) => {
+                let (plain, plain_sha256) = d
+                    .decrypt_attachment_in_memory(cid, encrypted)
                     .map_err(encryption_error)?;
-                let (sha, len) = (decrypted.plaintext_sha256, decrypted.plaintext_len);
-                (decrypted.into_temp_file(), sha, len)
+                verified
+                    .check_attachment(cid, &plain_sha256)
+                    .map_err(|e| OpenError::new(e.ebms_code(), e.to_string(), mid))?;
+                let (plain, sha256) = if gzip {
+                    let inflated =
+                        decompress_bytes(&plain, limits.max_decompressed_bytes).map_err(decompression_error)?;
+                    let sha = openssl::sha::sha256(&inflated);
+                    (inflated, sha)
+                } else {
+                    (plain, plain_sha256)
+                };
+                (
+                    spool_bytes(params.spool_dir, &plain).map_err(spool_error)?,
+                    plain.len() as u64,
+                    sha256,
+                )
             }
-            None => {
-                let taken = std::mem::replace(
-                    &mut mime.attachments[index].file,
-                    NamedTempFile::new_in(params.spool_dir)
-                        .map_err(|e| OpenError::new(ErrorCode::Other, e.to_string(), mid))?,
-                );
-                (taken, mime.attachments[index].sha256, mime.attachments[index].size)
+            (decryptor, _) => {
+                let (plain, plain_sha256, plain_len) = match decryptor {
+                    Some(d) => {
+                        let input = part.open().await.map_err(spool_error)?;
+                        let decrypted = d
+                            .decrypt_attachment(cid, input, params.spool_dir)
+                            .await
+                            .map_err(encryption_error)?;
+                        let (sha, len) = (decrypted.plaintext_sha256, decrypted.plaintext_len);
+                        (decrypted.into_temp_file(), sha, len)
+                    }
+                    None => {
+                        let taken = std::mem::replace(
+                            &mut mime.attachments[index].file,
+                            NamedTempFile::new_in(params.spool_dir).map_err(spool_error)?,
+                        );
+                        (taken, mime.attachments[index].sha256, mime.attachments[index].size)
+                    }
+                };
+                verified
+                    .check_attachment(cid, &plain_sha256)
+                    .map_err(|e| OpenError::new(e.ebms_code(), e.to_string(), mid))?;
+                if gzip {
+                    let decompressed = if plain_len <= SMALL_PAYLOAD_IN_MEMORY_BYTES {
+                        decompress_small(plain.path(), params.spool_dir, limits.max_decompressed_bytes)
+                    } else {
+                        decompress(plain.path(), params.spool_dir, limits.max_decompressed_bytes).await
+                    };
+                    decompressed.map_err(decompression_error)?
+                } else {
+                    (plain, plain_len, plain_sha256)
+                }
             }
-        };
-        verified
-            .check_attachment(cid, &plain_sha256)
-            .map_err(|e| OpenError::new(e.ebms_code(), e.to_string(), mid))?;
-        let (file, size, sha256) = if info.compression_type() == Some(GZIP) {
-            let decompressed = if plain_len <= SMALL_PAYLOAD_IN_MEMORY_BYTES {
-                decompress_small(plain.path(), params.spool_dir, limits.max_decompressed_bytes)
-            } else {
-                decompress(plain.path(), params.spool_dir, limits.max_decompressed_bytes).await
-            };
-            decompressed
-                .map_err(|e| OpenError::new(ErrorCode::DecompressionFailure, format!("payload {cid}: {e}"), mid))?
-        } else {
-            (plain, plain_len, plain_sha256)
         };
         payloads.push(OpenedPayload {
             content_id: cid.clone(),
@@ -680,22 +710,34 @@ fn decompress_small(
     spool_dir: &Path,
     cap: u64,
 ) -> Result<(NamedTempFile, u64, [u8; 32]), DecompressError> {
-    use std::io::Read;
     let compressed = std::fs::read(source).map_err(DecompressError::Read)?;
+    let plain = decompress_bytes(&compressed, cap)?;
+    let out = spool_bytes(spool_dir, &plain).map_err(DecompressError::Write)?;
+    Ok((out, plain.len() as u64, openssl::sha::sha256(&plain)))
+}
+
+/// Inflates a gzip member sequence held in memory, refusing more than `cap` bytes of output.
+fn decompress_bytes(compressed: &[u8], cap: u64) -> Result<Vec<u8>, DecompressError> {
+    use std::io::Read;
     if compressed.is_empty() {
         return Err(DecompressError::Corrupt("empty input".into()));
     }
     let mut plain = Vec::new();
-    flate2::read::MultiGzDecoder::new(&compressed[..])
+    flate2::read::MultiGzDecoder::new(compressed)
         .take(cap.saturating_add(1))
         .read_to_end(&mut plain)
         .map_err(|e| DecompressError::Corrupt(e.to_string()))?;
     if plain.len() as u64 > cap {
         return Err(DecompressError::TooLarge { limit: cap });
     }
-    let out = NamedTempFile::new_in(spool_dir).map_err(DecompressError::Write)?;
-    std::io::Write::write_all(&mut out.as_file(), &plain).map_err(DecompressError::Write)?;
-    Ok((out, plain.len() as u64, openssl::sha::sha256(&plain)))
+    Ok(plain)
+}
+
+/// Writes `bytes` to a new temporary file in `spool_dir` with plain file calls (small parts only).
+fn spool_bytes(spool_dir: &Path, bytes: &[u8]) -> std::io::Result<NamedTempFile> {
+    let out = NamedTempFile::new_in(spool_dir)?;
+    std::io::Write::write_all(&mut out.as_file(), bytes)?;
+    Ok(out)
 }
 
 async fn decompress(

@@ -298,7 +298,7 @@ fn size_timeout(plan: &Plan) -> Duration {
 /// `plan.messages` with `plan.concurrency` in flight.
 pub async fn measure_sdk_ap(bin: &Path, work: &Path, plan: &Plan, poll: Duration) -> Result<Row, String> {
     std::fs::create_dir_all(work).map_err(|e| format!("{}: {e}", work.display()))?;
-    let (a_config, b_config) = pair::create(work, plan.size)?;
+    let (a_config, b_config) = pair::create(work, plan.size, pair::api_takes_tokens(bin))?;
     let b = pair::serve(bin, &b_config, &work.join("b.log"))?;
     let a = pair::serve(bin, &a_config, &work.join("a.log"))?;
     let payload_path = work.join("payload.bin");

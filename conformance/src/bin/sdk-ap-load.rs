@@ -44,6 +44,11 @@ struct Args {
     /// Poll interval of the per-message state (latency resolution).
     #[arg(long, default_value_t = 2)]
     poll_ms: u64,
+    /// Without --rate, each submitter's poll interval grows by half after every poll up to this many ms, so that
+    /// 16 submitters polling every 2 ms (8,000 API requests/s) do not take the CPU the access points are measured
+    /// on. Latency percentiles of such a run are correspondingly coarse; measure latency with --rate.
+    #[arg(long, default_value_t = 25)]
+    max_poll_ms: u64,
     /// Stop waiting for outcomes after this many seconds.
     #[arg(long, default_value_t = 900)]
     timeout: u64,
@@ -135,6 +140,16 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// CPU time (user + system) a process has used so far, in seconds (Linux clock ticks of 1/100 s).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces) start at field 3; utime and stime are 14 and 15.
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
 /// `openssl speed -seconds 3 NAME`: the first two figures of the result line (ops/s), e.g. sign/s and verify/s.
 fn openssl_speed(algorithm: &str, line_prefix: &str) -> Option<(f64, f64)> {
     let out = Command::new("openssl")
@@ -149,6 +164,14 @@ fn openssl_speed(algorithm: &str, line_prefix: &str) -> Option<(f64, f64)> {
     (n >= 2).then(|| (numbers[n - 2], numbers[n - 1]))
 }
 
+/// The 1-minute load average (how busy the shared machine was), or `?`.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -161,6 +184,7 @@ async fn one_message(
     client: ApiClient,
     payload: UploadPayload,
     poll: Duration,
+    max_poll: Duration,
     deadline: Instant,
 ) -> Result<Duration, String> {
     let request = SubmitRequest {
@@ -172,6 +196,7 @@ async fn one_message(
     };
     let started = Instant::now();
     let accepted = client.submit(&request, &[payload]).await.map_err(|e| e.to_string())?;
+    let mut poll = poll;
     loop {
         if let Some(view) = client.message(&accepted.message_id).await.map_err(|e| e.to_string())? {
             match view.state {
@@ -184,6 +209,7 @@ async fn one_message(
             return Err(format!("{} not delivered in time", accepted.message_id));
         }
         tokio::time::sleep(poll).await;
+        poll = (poll * 3 / 2).clamp(poll, max_poll.max(poll));
     }
 }
 
@@ -255,10 +281,16 @@ async fn load(args: &Args, work: &Path) -> Result<String, String> {
         path: payload_path,
         mime_type: "application/octet-stream".into(),
     };
-    let client = ApiClient::new(([127, 0, 0, 1], a_api).into());
+    let a_settings = access_point::config::Config::load(&a_config).map_err(|e| e.to_string())?;
+    let client = ApiClient::new(([127, 0, 0, 1], a_api).into())
+        .with_config_token(&a_settings, None)
+        .map_err(|e| e.to_string())?;
     let poll = Duration::from_millis(args.poll_ms);
+    let max_poll = Duration::from_millis(args.max_poll_ms);
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
 
+    let load_before = load_average();
+    let cpu_before = (cpu_seconds(a.child.id()), cpu_seconds(b.child.id()));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     match args.rate {
@@ -266,7 +298,7 @@ async fn load(args: &Args, work: &Path) -> Result<String, String> {
             let gap = Duration::from_secs_f64(1.0 / rate);
             for i in 0..args.count {
                 tokio::time::sleep_until((started + gap * i as u32).into()).await;
-                tasks.spawn(one_message(client, payload.clone(), poll, deadline));
+                tasks.spawn(one_message(client, payload.clone(), poll, poll, deadline));
             }
         }
         None => {
@@ -275,7 +307,7 @@ async fn load(args: &Args, work: &Path) -> Result<String, String> {
                 let permit = semaphore.clone().acquire_owned().await.map_err(|e| e.to_string())?;
                 let payload = payload.clone();
                 tasks.spawn(async move {
-                    let result = one_message(client, payload, poll, deadline).await;
+                    let result = one_message(client, payload, poll, max_poll, deadline).await;
                     drop(permit);
                     result
                 });
@@ -292,6 +324,10 @@ async fn load(args: &Args, work: &Path) -> Result<String, String> {
     }
     let elapsed = started.elapsed();
     let (a_rss, b_rss) = (peak_rss_kib(a.child.id()), peak_rss_kib(b.child.id()));
+    let cpu_used = match (cpu_before, cpu_seconds(a.child.id()), cpu_seconds(b.child.id())) {
+        ((Some(a0), Some(b0)), Some(a1), Some(b1)) => Some((a1 - a0, b1 - b0)),
+        _ => None,
+    };
     drop(a);
     drop(b);
 
@@ -307,9 +343,16 @@ async fn load(args: &Args, work: &Path) -> Result<String, String> {
         "mode",
         args.rate
             .map(|r| format!("{r} msg/s"))
-            .unwrap_or(format!("as fast as possible, {} submitters", args.concurrency)),
+            .unwrap_or(format!(
+                "as fast as possible, {} submitters, polling {}→{} ms",
+                args.concurrency, args.poll_ms, args.max_poll_ms
+            )),
     );
     row("wall time", format!("{:.2} s", elapsed.as_secs_f64()));
+    row(
+        "load average (1 min) at start / end",
+        format!("{load_before} / {}", load_average()),
+    );
     row("throughput (submit → Delivered)", format!("{throughput:.1} msg/s"));
     for p in [50.0, 90.0, 99.0] {
         row(
@@ -348,6 +391,25 @@ async fn load(args: &Args, work: &Path) -> Result<String, String> {
                 format!("{ceiling:.1} msg/s"),
             );
             row("throughput / ceiling", format!("{:.0}%", 100.0 * throughput / ceiling));
+            // Load-independent view: both `openssl speed` (process CPU time) and this count CPU seconds, so other
+            // work on a shared machine changes neither much. 100% would mean the APs spend CPU on nothing but the
+            // three private-key operations.
+            if let Some((a_cpu, b_cpu)) = cpu_used.filter(|_| delivered > 0) {
+                let per_message = (a_cpu + b_cpu) / delivered as f64;
+                row(
+                    "CPU per message (sender + receiver AP, user + system)",
+                    format!(
+                        "{:.2} ms ({:.2} + {:.2})",
+                        per_message * 1000.0,
+                        a_cpu * 1000.0 / delivered as f64,
+                        b_cpu * 1000.0 / delivered as f64
+                    ),
+                );
+                row(
+                    "private-key CPU / AP CPU per message",
+                    format!("{:.0}% (3 / {sign:.0} s = {:.2} ms)", 300.0 / sign / per_message, 3000.0 / sign),
+                );
+            }
         }
         None => row("openssl speed rsa3072", "not available".into()),
     }
