@@ -102,7 +102,7 @@ async fn two_aps_deliver_exactly_once() {
             .await
             .unwrap()
             .expect("stored at B");
-        assert_eq!(received.state, State::Received);
+        assert!(stored_for_the_recipient(received.state), "{received:?}");
         assert_eq!(received.meta.final_recipient.as_deref(), Some(SERVED));
         assert_eq!(
             received.meta.original_sender.as_deref(),
@@ -202,10 +202,20 @@ async fn two_aps_deliver_exactly_once() {
         4,
         "the three business messages and the duplicate, once, are stored at B"
     );
-    // The inbox gauge follows the store (refreshed every QUEUE_GAUGE_INTERVAL).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while b.metrics().queue_depth.with(&["inbox"]).get() != 4.0 {
-        assert!(tokio::time::Instant::now() < deadline, "{}", b.metrics().render());
+    // The inbox gauge follows the store (refreshed every QUEUE_GAUGE_INTERVAL): B's SDK classifier retires these
+    // non-XHE payloads (TF-09), and the gauge falls to the number still waiting in the inbox, none.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let waiting = b.store().counts().await.unwrap().get(State::Received);
+        let gauge = b.metrics().queue_depth.with(&["inbox"]).get();
+        if waiting == 0 && gauge == 0.0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waiting {waiting}, gauge {gauge}\n{}",
+            b.metrics().render()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(a.metrics().queue_depth.with(&["send"]).get(), 0.0);
@@ -260,7 +270,7 @@ async fn receiver_down_then_up_gets_the_message_after_retries_and_a_sender_resta
         .get_by_message_id(Direction::Inbound, &accepted.message_id)
         .await
         .unwrap();
-    assert_eq!(received.map(|r| r.state), Some(State::Received));
+    assert!(received.is_some_and(|r| stored_for_the_recipient(r.state)));
     a.shutdown().await;
     b.shutdown().await;
 }
@@ -315,4 +325,10 @@ async fn submission_naming_only_the_final_recipient_reaches_the_peer_serving_it(
     assert_eq!(a.store().counts().await.unwrap(), before, "nothing stored");
     a.shutdown().await;
     b.shutdown().await;
+}
+
+/// These payloads are not XHE envelopes, so B's SDK classifier retires them (TF-09: dropped, no kvittens) soon after
+/// they are stored: the MSH's part is done when the message is stored once, whichever of the two states it is in.
+fn stored_for_the_recipient(state: State) -> bool {
+    matches!(state, State::Received | State::Acknowledged)
 }

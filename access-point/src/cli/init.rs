@@ -20,6 +20,9 @@ pub const TRUST_CRLS_DIR: &str = "trust/crls";
 pub const OPERATOR_TOKEN_FILE: &str = "keys/api-operator.token";
 /// The name of that token in the tokens file.
 pub const OPERATOR_TOKEN_NAME: &str = "operator";
+/// The hashed API tokens `init` configures: next to the keys (configuration, not data), so moving the store
+/// elsewhere (a container's data volume) keeps every token valid.
+pub const API_TOKENS_FILE: &str = "keys/api-tokens.json";
 
 /// Create a development access point: configuration, test CA, certificates and CRL.
 ///
@@ -105,9 +108,11 @@ pub fn init(args: &InitArgs) -> Result<InitOutcome, InitError> {
     let files = DevPkiFiles::in_dir(&keys_dir);
     let operator_token_file = args.dir.join(OPERATOR_TOKEN_FILE);
     if !args.force {
-        let targets = [config_file.as_path(), operator_token_file.as_path()]
-            .into_iter()
-            .chain(files.all().into_iter().map(|(p, _)| p));
+        // The configuration and keys first: those are what an operator would lose.
+        let tokens_file = args.dir.join(API_TOKENS_FILE);
+        let targets = std::iter::once(config_file.clone())
+            .chain(files.all().into_iter().map(|(p, _)| p.to_path_buf()))
+            .chain([operator_token_file.clone(), tokens_file]);
         if let Some(existing) = targets.into_iter().find(|p| p.exists()) {
             return Err(InitError::Exists(existing.to_path_buf()));
         }
@@ -216,6 +221,7 @@ listen = "127.0.0.1:{api_port}"
 # Every call needs `Authorization: Bearer <token>` (`sdk-ap api-token create`, docs/api.md). `sdk-ap send` and
 # `sdk-ap status` use the operator token `init` wrote to {OPERATOR_TOKEN_FILE} (mode 0600).
 authentication = "token"
+tokens_file = "{API_TOKENS_FILE}"
 client_token_file = "{OPERATOR_TOKEN_FILE}"
 
 # Access points this one sends to without discovery. `sdk-ap peers add --config THIS --from OTHER.toml` adds one.
