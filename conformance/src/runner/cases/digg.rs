@@ -1,4 +1,10 @@
-//! DIGG platform-approval cases (TF-01 … TF-10) that apply to the AS4 layer.
+//! DIGG platform-approval cases (TF-01 … TF-10): the AS4-layer ones here, the SDK business-layer ones (kvittens,
+//! XHE) in [`business`].
+
+mod business;
+mod sdk_support;
+
+pub use business::{tf01, tf04, tf06, tf07, tf09, tf10};
 
 use std::io::Write;
 use std::time::Duration;
