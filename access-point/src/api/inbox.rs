@@ -88,7 +88,7 @@ pub struct AckRequest {
 }
 
 /// `POST …/kvittens`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KvittensBody {
     /// `ACCEPTED` or `REJECTED`.
@@ -552,16 +552,6 @@ fn ack_answer(message_id: &str, state: State) -> Response<Full<Bytes>> {
         &serde_json::json!({"message_id": message_id, "state": state_name(state)}),
         "application/json",
     )
-}
-
-impl Default for KvittensBody {
-    fn default() -> Self {
-        KvittensBody {
-            response: String::new(),
-            reason_code: None,
-            description: None,
-        }
-    }
 }
 
 /// `POST /api/v1/inbox/{id}/kvittens`.

@@ -15,6 +15,9 @@
 //! `finalRecipient`, Service and Action taken from the envelope, so that the receiver's TF-10 check holds.
 //! With an `Idempotency-Key` header the first answer is recorded ([`super::idempotency`]) and repeated.
 
+// Handlers answer a finished HTTP response as their error: it is built once per refused request, never hot.
+#![allow(clippy::result_large_err)]
+
 use std::path::Path;
 
 use bytes::Bytes;
@@ -192,7 +195,12 @@ pub(super) async fn handle(node: &Node, caller: &Caller, request: Request<Incomi
         None => None,
         Some(value) => match value.to_str().ok().filter(|k| idempotency::validate_key(k).is_ok()) {
             Some(k) => Some(k.to_string()),
-            None => return problem(ProblemType::BadRequest, idempotency::IdempotencyError::BadKey.to_string()),
+            None => {
+                return problem(
+                    ProblemType::BadRequest,
+                    idempotency::IdempotencyError::BadKey.to_string(),
+                )
+            }
         },
     };
     let boundary = match form_data_boundary(&content_type) {
@@ -373,7 +381,11 @@ async fn submit_sdk(
     let (envelope, xhe_path) = match request.format {
         SubmitFormat::Sdk => {
             let message = outbound_message(&request, parts)?;
-            check_send_scope(caller, &message.sender.participant, Some(&message.sender.functional_address))?;
+            check_send_scope(
+                caller,
+                &message.sender.participant,
+                Some(&message.sender.functional_address),
+            )?;
             let mut out = spool_writer(spooled.path()).await?;
             let written = outbound::write_sdk_envelope(&message, &mut out, limit).await;
             let envelope = finish_spool(out, written).await?;
@@ -681,16 +693,15 @@ async fn recipient_encryption_certificate(
     let refuse = |detail: String| problem(ProblemType::InvalidSubmission, detail);
     let unavailable = |detail: String| problem(ProblemType::StoreUnavailable, detail);
     let trust = config.message_trust_store().map_err(|e| unavailable(e.to_string()))?;
-    let resolver = match crate::msh::discovery_resolver::from_config(config, &trust) {
-        Ok(Some(r)) => r,
-        Ok(None) => {
-            return Err(refuse(
+    let resolver =
+        match crate::msh::discovery_resolver::from_config(config, &trust) {
+            Ok(Some(r)) => r,
+            Ok(None) => return Err(refuse(
                 "protection sign-and-encrypt needs [discovery] to find the recipient's CertPub encryption certificate"
                     .into(),
-            ))
-        }
-        Err(e) => return Err(unavailable(e.to_string())),
-    };
+            )),
+            Err(e) => return Err(unavailable(e.to_string())),
+        };
     let participant = address_book_client::ParticipantId::parse(&envelope.to.id)
         .map_err(|e| refuse(format!("recipient {:?}: {e}", envelope.to.id)))?;
     let document = address_book_client::DocumentId::parse(&envelope.scope.ebms_action())

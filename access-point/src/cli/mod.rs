@@ -27,6 +27,8 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per process; boxing the large argument structs would only add noise.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Start a two-organisation SDK federation in this process and send a message through it (a first look).
     Demo(demo::DemoArgs),

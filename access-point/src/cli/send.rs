@@ -241,7 +241,7 @@ pub fn progress_reporter() -> Arc<dyn Fn(u64, u64) + Send + Sync> {
 /// `uploaded 52.4 / 100.0 MiB (52%), 85.3 MiB/s`.
 pub fn progress_line(sent: u64, total: u64, elapsed: Duration) -> String {
     const MIB: f64 = (1 << 20) as f64;
-    let percent = if total == 0 { 100 } else { sent.saturating_mul(100) / total };
+    let percent = sent.saturating_mul(100).checked_div(total).unwrap_or(100);
     let seconds = elapsed.as_secs_f64().max(1e-3);
     format!(
         "uploaded {:.1} / {:.1} MiB ({percent}%), {:.1} MiB/s",

@@ -5,6 +5,9 @@
 //! The receiving access point is not part of DIGG's model: submit resolves it from the recipient (the `[[peers]]`
 //! entry that lists the participant, else SML/SMP discovery).
 
+// Handlers answer a finished HTTP response as their error: it is built once per refused request, never hot.
+#![allow(clippy::result_large_err)]
+
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
@@ -190,7 +193,11 @@ fn envelope(message: &SdkMessage) -> Result<String, Response<Full<Bytes>>> {
                 .collect(),
         }
         .into_response(),
-        other => bad("Input isn't valid with respect to schema", other.to_string(), "data.attributes"),
+        other => bad(
+            "Input isn't valid with respect to schema",
+            other.to_string(),
+            "data.attributes",
+        ),
     })?;
     let fragment = rendered
         .trim()

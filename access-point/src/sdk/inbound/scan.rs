@@ -122,24 +122,38 @@ impl Base64Count {
                     self.padding += 1;
                     self.chars += 1;
                     if self.padding > 2 {
-                        return Err(ScanError::Base64 { index, reason: "too much padding" });
+                        return Err(ScanError::Base64 {
+                            index,
+                            reason: "too much padding",
+                        });
                     }
                 }
                 b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' | b'/' => {
                     if self.padding > 0 {
-                        return Err(ScanError::Base64 { index, reason: "data after padding" });
+                        return Err(ScanError::Base64 {
+                            index,
+                            reason: "data after padding",
+                        });
                     }
                     self.chars += 1;
                 }
-                _ => return Err(ScanError::Base64 { index, reason: "invalid character" }),
+                _ => {
+                    return Err(ScanError::Base64 {
+                        index,
+                        reason: "invalid character",
+                    })
+                }
             }
         }
         Ok(())
     }
 
     fn decoded_size(&self, index: usize) -> Result<u64, ScanError> {
-        if self.chars % 4 != 0 {
-            return Err(ScanError::Base64 { index, reason: "length is not a multiple of 4" });
+        if !self.chars.is_multiple_of(4) {
+            return Err(ScanError::Base64 {
+                index,
+                reason: "length is not a multiple of 4",
+            });
         }
         Ok(self.chars / 4 * 3 - self.padding)
     }
@@ -226,18 +240,16 @@ impl<R: BufRead> AttachmentReader<R> {
             buf.clear();
             let (ns, event) = xml_reader.read_resolved_event_into(&mut buf).map_err(xml_error)?;
             match &event {
-                Event::Start(start) => {
-                    if path.push(in_message_ns(&ns), start.local_name().as_ref()) {
-                        if seen == index {
-                            return Ok(AttachmentReader {
-                                reader: xml_reader,
-                                pending: Vec::new(),
-                                finished: false,
-                                index,
-                            });
-                        }
-                        seen += 1;
+                Event::Start(start) if path.push(in_message_ns(&ns), start.local_name().as_ref()) => {
+                    if seen == index {
+                        return Ok(AttachmentReader {
+                            reader: xml_reader,
+                            pending: Vec::new(),
+                            finished: false,
+                            index,
+                        });
                     }
+                    seen += 1;
                 }
                 Event::End(_) => path.pop(),
                 Event::Eof => return Err(ScanError::NoSuchAttachment(index)),
@@ -258,12 +270,13 @@ impl<R: BufRead> AttachmentReader<R> {
                     self.pending.len() / 4 * 4
                 };
                 let chars: Vec<u8> = self.pending.drain(..take).collect();
-                let decoded = base64::engine::general_purpose::STANDARD
-                    .decode(&chars)
-                    .map_err(|_| ScanError::Base64 {
-                        index: self.index,
-                        reason: "invalid base64",
-                    })?;
+                let decoded =
+                    base64::engine::general_purpose::STANDARD
+                        .decode(&chars)
+                        .map_err(|_| ScanError::Base64 {
+                            index: self.index,
+                            reason: "invalid base64",
+                        })?;
                 return Ok(Some(decoded));
             }
             if self.finished {
@@ -287,7 +300,9 @@ impl<R: BufRead> AttachmentReader<R> {
             };
             self.reader.get_mut().consume(used);
             if end {
-                return Err(ScanError::Xml(format!("attachment {index}: the document ends inside it")));
+                return Err(ScanError::Xml(format!(
+                    "attachment {index}: the document ends inside it"
+                )));
             }
             if reached_markup {
                 let mut buf = Vec::new();
@@ -340,7 +355,10 @@ mod tests {
     #[test]
     fn limits_and_bad_base64_are_typed_errors() {
         let text = doc(&["QUJD"]);
-        assert!(matches!(scan_envelope(text.as_bytes(), 100), Err(ScanError::TooLarge { .. })));
+        assert!(matches!(
+            scan_envelope(text.as_bytes(), 100),
+            Err(ScanError::TooLarge { .. })
+        ));
         for bad in ["QUJ", "QU=D", "Q!JD", "QUJD<m:x/>"] {
             let text = doc(&[bad]);
             let err = scan_envelope(text.as_bytes(), 100_000).unwrap_err();
