@@ -117,3 +117,107 @@ pub async fn b_still_serves(a_config: &Path, b: &Node, spool: &Path) -> Result<(
 pub fn truncate(text: &str) -> String {
     text.chars().take(300).collect()
 }
+
+// Hand-assembled messages: built from the library's lower-level pieces (envelope builder, signer, encryptor, MIME
+// writer) so a case can send what `seal` refuses to build (unsigned parts, wrong processing order).
+
+/// Replaces the first `from` in `body` with `to`; an error when `from` is absent, so a case cannot silently stop
+/// tampering when the sealed layout changes.
+pub fn replace_once(body: &[u8], from: &[u8], to: &[u8]) -> Result<Vec<u8>, String> {
+    let at = body
+        .windows(from.len())
+        .position(|w| w == from)
+        .ok_or_else(|| format!("{:?} not found in the sealed message", String::from_utf8_lossy(from)))?;
+    Ok([&body[..at], to, &body[at + from.len()..]].concat())
+}
+
+/// The keys an access point's configuration loads (RSA message key, Ed25519, X25519).
+pub fn identity_of(config: &Path) -> Result<access_point::pki::NodeIdentity, String> {
+    let config = Config::load(config).map_err(|e| e.to_string())?;
+    config.identity().map_err(|e| e.to_string())
+}
+
+/// B's RSA message certificate, the one A encrypts SDK payloads for.
+pub fn b_message_cert(b: &Node) -> Result<openssl::x509::X509, String> {
+    access_point::pki::load_certificate(&b.config().keys.message.cert).map_err(|e| e.to_string())
+}
+
+/// The SDK message P-Mode the run's nodes use.
+pub fn sdk_message_pmode() -> Result<pmode::PMode, String> {
+    quick_retry_pmodes()
+        .get(pmode::builtin::SDK_MESSAGE_ID)
+        .cloned()
+        .ok_or_else(|| "the SDK message P-Mode is missing".to_string())
+}
+
+/// One MIME part of a hand-assembled message, exactly as it goes on the wire.
+pub struct WirePart {
+    pub content_id: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Encrypts `plaintext` as attachment `content_id` with `encryptor`; returns the wire part and the SHA-256 of the
+/// plaintext (what the signature's attachment reference digests).
+pub async fn encrypt_part(
+    encryptor: &mut access_point::wss::encrypt::MessageEncryptor,
+    content_id: &str,
+    original_type: &str,
+    plaintext: &[u8],
+) -> Result<(WirePart, [u8; 32]), String> {
+    let mut wire = Vec::with_capacity(plaintext.len() + 64);
+    let done = encryptor
+        .encrypt_attachment(content_id, original_type, plaintext, &mut wire)
+        .await
+        .map_err(|e| format!("encrypting {content_id}: {e}"))?;
+    Ok((
+        WirePart {
+            content_id: content_id.into(),
+            content_type: access_point::wss::encrypt::ENCRYPTED_PART_CONTENT_TYPE.into(),
+            bytes: wire,
+        },
+        done.plaintext_sha256,
+    ))
+}
+
+/// Signs `user` as given (its PartInfo untouched) with `signer` under `pmode`'s signing profile, the signature
+/// claiming `digests` for the attachments and carrying `encryption_xml` in the security header, and writes `parts`
+/// after the SOAP part. Returns (Content-Type, body).
+pub async fn assemble(
+    user: UserMessage,
+    digests: &[access_point::wss::sign::AttachmentDigest],
+    signer: &KeyPair,
+    pmode: &pmode::PMode,
+    encryption_xml: &str,
+    parts: Vec<WirePart>,
+) -> Result<(String, Vec<u8>), String> {
+    use access_point::ebms::{EnvelopeBuilder, Messaging};
+    use access_point::mime::{AttachmentSource, MultipartWriter, OutgoingAttachment};
+    let profile = access_point::wss::sign::SigningProfile::from_pmode(pmode).map_err(|e| e.to_string())?;
+    let builder = EnvelopeBuilder::new(Messaging::user(user)).map_err(|e| e.to_string())?;
+    let signed = access_point::wss::sign::sign_envelope(
+        &builder,
+        digests,
+        signer,
+        &profile,
+        encryption_xml,
+        time::OffsetDateTime::now_utc(),
+    )
+    .map_err(|e| format!("signing: {e}"))?;
+    let writer = MultipartWriter::new();
+    let attachments = parts
+        .into_iter()
+        .map(|p| OutgoingAttachment {
+            content_id: p.content_id,
+            content_type: p.content_type,
+            extra_headers: vec![],
+            source: AttachmentSource::Bytes(p.bytes.into()),
+        })
+        .collect();
+    let mut out = Vec::new();
+    writer
+        .write_to(signed.xml.into_bytes().into(), attachments, &mut out)
+        .await
+        .map_err(|e| format!("writing the MIME body: {e}"))?;
+    Ok((writer.content_type(), out))
+}

@@ -4,7 +4,8 @@
 use access_point::wss::message::OutgoingPayload;
 
 use super::super::raw::{
-    b_still_serves, body_bytes, new_message_id, post_to_b, sdk_user_message, seal_for_b, truncate, Answer,
+    assemble, b_message_cert, b_still_serves, body_bytes, encrypt_part, identity_of, new_message_id, post_to_b,
+    replace_once, sdk_message_pmode, sdk_user_message, seal_for_b, truncate, Answer,
 };
 use super::super::{Case, CaseFuture, Ctx};
 use super::{case, ensure, inbound};
@@ -13,10 +14,10 @@ pub fn cases() -> Vec<Case> {
     vec![
         case("sec-tampered-payload", Some(tampered_payload)),
         case("sec-tampered-messaging", Some(tampered_messaging)),
-        case("sec-signature-wrapping", None),
-        case("sec-unsigned-attachment", None),
+        case("sec-signature-wrapping", Some(signature_wrapping)),
+        case("sec-unsigned-attachment", Some(unsigned_attachment)),
         case("sec-foreign-ca", Some(foreign_ca)),
-        case("sec-expired-cert", None),
+        case("sec-expired-cert", Some(expired_cert)),
         case("sec-revoked-cert", None),
         case("sec-wrong-receiver-cert", Some(wrong_receiver_cert)),
         case("sec-replayed-message-id", Some(replayed_message_id)),
@@ -24,7 +25,7 @@ pub fn cases() -> Vec<Case> {
         case("sec-oversized-parts", None),
         case("sec-mime-missing-boundary", Some(mime_missing_boundary)),
         case("sec-mime-truncated", Some(mime_truncated)),
-        case("sec-wrong-algorithms", None),
+        case("sec-wrong-algorithms", Some(wrong_algorithms)),
     ]
 }
 
@@ -193,4 +194,252 @@ fn mime_truncated(ctx: &mut Ctx) -> CaseFuture<'_> {
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// POSTs one hostile variant of message `id`; B must answer exactly `code` and store nothing. Recorded in the
+/// evidence as `<variant>.error_code`.
+async fn refused_variant(
+    ctx: &mut Ctx,
+    id: &str,
+    variant: &str,
+    content_type: &str,
+    body: Vec<u8>,
+    code: &str,
+) -> Result<(), String> {
+    let b = ctx.fed.b()?;
+    let answer = post_to_b(&ctx.fed.a_config, b, content_type, body).await?;
+    let got = answer.error_code().unwrap_or_default();
+    ctx.evidence.note(&format!("{variant}.error_code"), &got);
+    ensure(got == code, || {
+        format!(
+            "{variant}: expected {code}, got HTTP {} {}",
+            answer.status,
+            truncate(&answer.body)
+        )
+    })?;
+    ensure(inbound(ctx.fed.b()?, id).await?.is_none(), || {
+        format!("{variant}: the hostile message was stored")
+    })
+}
+
+/// The text of the first element that starts with `start` (e.g. `<eb:Messaging`) and its `wsu:Id`; a
+/// self-closing element ends at its `/>`, any other at `end`.
+fn element_with_id(body: &[u8], start: &str, end: &str) -> Result<(String, String), String> {
+    let text = String::from_utf8_lossy(body);
+    let from = text
+        .find(start)
+        .ok_or_else(|| format!("no {start} in the sealed message"))?;
+    let rest = &text[from..];
+    let tag_end = rest.find('>').ok_or("an unterminated start tag")?;
+    let len = if rest[..tag_end].ends_with('/') {
+        tag_end + 1
+    } else {
+        rest.find(end).ok_or_else(|| format!("no {end}"))? + end.len()
+    };
+    let element = rest[..len].to_string();
+    let id_at = element
+        .find("wsu:Id=\"")
+        .ok_or_else(|| format!("{start} has no wsu:Id"))?
+        + 8;
+    let id_len = element[id_at..].find('"').ok_or("an unterminated wsu:Id")?;
+    let id = element[id_at..id_at + id_len].to_string();
+    Ok((element, id))
+}
+
+/// Signature wrapping: the signed eb:Messaging or Body moved (with its wsu:Id) into a wrapper while a forged one is
+/// read; a second element carrying the Messaging's Id; a second eb:Messaging header. Built by editing a message
+/// sealed with A's keys, as access-point/tests/wss_attacks.rs does at library level.
+fn signature_wrapping(ctx: &mut Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let (id, ct, body) = sealed(ctx, false).await?;
+        let (messaging, messaging_id) = element_with_id(&body, "<eb:Messaging", "</eb:Messaging>")?;
+        let (soap_body, body_id) = element_with_id(&body, "<env:Body ", "</env:Body>")?;
+        ctx.evidence.note("signed_messaging_id", &messaging_id);
+        ctx.evidence.note("signed_body_id", &body_id);
+        let forged_messaging = messaging
+            .replace(&messaging_id, "ebms-forged")
+            .replace(">AP0002-DEV<", ">AP0003-DEV<");
+        let wrapper = |signed: &str| format!("<w:Wrapper xmlns:w=\"urn:evil\">{signed}</w:Wrapper></wsse:Security>");
+
+        // The Messaging the MSH would read is forged (another Id, another To); the signed one hides in a wrapper.
+        let moved = replace_once(&body, messaging.as_bytes(), forged_messaging.as_bytes())?;
+        let moved = replace_once(&moved, b"</wsse:Security>", wrapper(&messaging).as_bytes())?;
+        refused_variant(ctx, &id, "moved_messaging_id", &ct, moved, "EBMS:0009").await?;
+
+        // The Body read carries content and another Id; the signed empty Body hides in a wrapper.
+        let forged_body = "<env:Body wsu:Id=\"body-forged\"><x xmlns=\"urn:evil\">forged</x></env:Body>";
+        let moved = replace_once(&body, soap_body.as_bytes(), forged_body.as_bytes())?;
+        let moved = replace_once(&moved, b"</wsse:Security>", wrapper(&soap_body).as_bytes())?;
+        refused_variant(ctx, &id, "moved_body_id", &ct, moved, "EBMS:0101").await?;
+
+        // A second element with the signed Messaging's Id.
+        let duplicate = format!("<w:x xmlns:w=\"urn:evil\" wsu:Id=\"{messaging_id}\"/></wsse:Security>");
+        let dup = replace_once(&body, b"</wsse:Security>", duplicate.as_bytes())?;
+        refused_variant(ctx, &id, "duplicate_id", &ct, dup, "EBMS:0009").await?;
+
+        // A second (forged) eb:Messaging header after the signed one.
+        let second = format!("{forged_messaging}</env:Header>");
+        let two = replace_once(&body, b"</env:Header>", second.as_bytes())?;
+        refused_variant(ctx, &id, "second_messaging", &ct, two, "EBMS:0009").await?;
+
+        let spool = ctx.fed.scratch(ctx.case_id)?;
+        b_still_serves(&ctx.fed.a_config, ctx.fed.b()?, &spool).await
+    })
+}
+
+/// An unsigned attachment: (1) an extra MIME part appended outside the signature and outside PartInfo; (2) a
+/// hand-built message whose second payload has a PartInfo and is encrypted, but the signature has no reference for
+/// it (the control, the same message with both references, gets a receipt).
+fn unsigned_attachment(ctx: &mut Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let (id, ct, body) = sealed(ctx, false).await?;
+        let boundary = ct
+            .split("boundary=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .ok_or("no boundary in the sealed Content-Type")?;
+        let closing = format!("\r\n--{boundary}--");
+        let extra = format!(
+            "\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\nContent-ID: <unsigned@conformance>\r\n\
+             \r\nbytes nobody signed{closing}"
+        );
+        let appended = replace_once(&body, closing.as_bytes(), extra.as_bytes())?;
+        refused_variant(ctx, &id, "extra_mime_part", &ct, appended, "EBMS:0003").await?;
+
+        let b = ctx.fed.b()?;
+        let identity = identity_of(&ctx.fed.a_config)?;
+        let pmode = sdk_message_pmode()?;
+        let b_cert = &b_message_cert(b)?;
+        let hand_built = |id: String| async move {
+            let mut user = sdk_user_message(&id, "unsigned-attachment", 0)?;
+            let mut encryptor = access_point::wss::encrypt::MessageEncryptor::new(
+                &access_point::wss::encrypt::EncryptionProfile::edelivery_1_15(),
+                b_cert,
+            )
+            .map_err(|e| e.to_string())?;
+            let mut parts = Vec::new();
+            let mut digests = Vec::new();
+            user.payload_info.clear();
+            for (cid, mime, data) in [
+                ("signed@conformance", "text/xml", &b"<signed/>"[..]),
+                ("unsigned@conformance", "application/octet-stream", &b"not covered"[..]),
+            ] {
+                let (part, sha256) = encrypt_part(&mut encryptor, cid, mime, data).await?;
+                parts.push(part);
+                digests.push(access_point::wss::sign::AttachmentDigest {
+                    content_id: cid.into(),
+                    sha256,
+                });
+                user.payload_info.push(
+                    access_point::ebms::PartInfo::new(access_point::ebms::PartRef::Cid(cid.into()))
+                        .with_property("MimeType", mime),
+                );
+            }
+            Ok::<_, String>((user, digests, encryptor.security_header_xml(), parts))
+        };
+        // Control: both attachments signed → receipt.
+        let control_id = new_message_id();
+        let (user, digests, xml, parts) = hand_built(control_id.clone()).await?;
+        let (control_ct, control) = assemble(user, &digests, &identity.message, &pmode, &xml, parts).await?;
+        let answer = post_to_b(&ctx.fed.a_config, b, &control_ct, control).await?;
+        ctx.evidence.note("control_message_id", &control_id);
+        ensure(answer.is_signed_receipt(), || {
+            format!("the hand-built control was refused: {}", truncate(&answer.body))
+        })?;
+        // Only the first attachment signed.
+        let unsigned_id = new_message_id();
+        ctx.evidence.note("unsigned_part_message_id", &unsigned_id);
+        let (user, digests, xml, parts) = hand_built(unsigned_id.clone()).await?;
+        let (ct, body) = assemble(user, &digests[..1], &identity.message, &pmode, &xml, parts).await?;
+        refused_variant(ctx, &unsigned_id, "partinfo_not_signed", &ct, body, "EBMS:0103").await?;
+        let spool = ctx.fed.scratch(ctx.case_id)?;
+        b_still_serves(&ctx.fed.a_config, ctx.fed.b()?, &spool).await
+    })
+}
+
+/// Weaker algorithms than the P-Mode's (rsa-sha256, SHA-256, aes128-gcm, rsa-oaep): rsa-sha1 signature, SHA-1
+/// digest, aes128-cbc data encryption, rsa-1_5 key transport, each named in an otherwise valid sealed message;
+/// the policy check refuses each before any cryptography runs on it (EBMS:0103).
+fn wrong_algorithms(ctx: &mut Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let (id, ct, body) = sealed(ctx, false).await?;
+        let variants: [(&str, &[u8], &[u8]); 4] = [
+            (
+                "rsa_sha1_signature",
+                b"http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+                b"http://www.w3.org/2000/09/xmldsig#rsa-sha1",
+            ),
+            (
+                "sha1_digest",
+                b"<ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/>",
+                b"<ds:DigestMethod Algorithm=\"http://www.w3.org/2000/09/xmldsig#sha1\"/>",
+            ),
+            (
+                "aes128_cbc_encryption",
+                b"http://www.w3.org/2009/xmlenc11#aes128-gcm",
+                b"http://www.w3.org/2001/04/xmlenc#aes128-cbc",
+            ),
+            (
+                "rsa_1_5_key_transport",
+                b"http://www.w3.org/2009/xmlenc11#rsa-oaep",
+                b"http://www.w3.org/2001/04/xmlenc#rsa-1_5",
+            ),
+        ];
+        for (variant, from, to) in variants {
+            let weak = replace_once(&body, from, to)?;
+            refused_variant(ctx, &id, variant, &ct, weak, "EBMS:0103").await?;
+        }
+        let spool = ctx.fed.scratch(ctx.case_id)?;
+        b_still_serves(&ctx.fed.a_config, ctx.fed.b()?, &spool).await
+    })
+}
+
+/// A message certificate issued by A's own CA (the one B trusts) but expired yesterday: EBMS:0101. The control, a
+/// certificate issued the same way with current dates, is accepted.
+fn expired_cert(ctx: &mut Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        use access_point::pki::dev::{CertSpec, DevPki, DevPkiFiles};
+        use time::{Duration, OffsetDateTime};
+        let a = access_point::config::Config::load(&ctx.fed.a_config).map_err(|e| e.to_string())?;
+        let keys_dir = a.keys.message.cert.parent().ok_or("A's key directory")?.to_path_buf();
+        let files = DevPkiFiles::in_dir(&keys_dir);
+        let ca =
+            access_point::pki::KeyPair::load(&files.ca_key, &files.ca_cert, &[]).map_err(|e| format!("A's CA: {e}"))?;
+        let issue = |not_before: OffsetDateTime, not_after: OffsetDateTime| {
+            let mut spec = CertSpec::leaf(super::super::federation::A_PARTY, CertSpec::message_key_usage());
+            spec.not_before = not_before;
+            spec.not_after = not_after;
+            let key = access_point::pki::dev::pooled_rsa_key().map_err(|e| e.to_string())?;
+            let certificate = DevPki::issue_from(&ca, &spec, &key).map_err(|e| e.to_string())?;
+            Ok::<_, String>(access_point::pki::KeyPair {
+                key,
+                certificate,
+                chain: Vec::new(),
+            })
+        };
+        let now = OffsetDateTime::now_utc();
+        let current = issue(now - Duration::hours(1), now + Duration::days(1))?;
+        let expired = issue(now - Duration::days(30), now - Duration::days(1))?;
+        ctx.evidence
+            .note("expired_not_after", expired.certificate.not_after().to_string());
+        let spool = ctx.fed.scratch(ctx.case_id)?;
+        let b = ctx.fed.b()?;
+        let control_id = new_message_id();
+        let user = sdk_user_message(&control_id, "expired-control", 0)?;
+        let sealed = seal_for_b(&ctx.fed.a_config, b, &user, &[], Some(&current), &spool).await?;
+        let answer = post_to_b(&ctx.fed.a_config, b, &sealed.content_type, body_bytes(&sealed)?).await?;
+        ctx.evidence.note("control_message_id", &control_id);
+        ensure(answer.is_signed_receipt(), || {
+            format!(
+                "a current certificate of A's CA was refused: {}",
+                truncate(&answer.body)
+            )
+        })?;
+        let id = new_message_id();
+        ctx.evidence.note("message_id", &id);
+        let user = sdk_user_message(&id, "expired", 0)?;
+        let sealed = seal_for_b(&ctx.fed.a_config, b, &user, &[], Some(&expired), &spool).await?;
+        let answer = post_to_b(&ctx.fed.a_config, b, &sealed.content_type, body_bytes(&sealed)?).await?;
+        expect_refused(ctx, &id, answer, &["EBMS:0101"]).await
+    })
 }
