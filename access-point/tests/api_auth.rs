@@ -107,6 +107,7 @@ fn create(config: &Path, name: &str, scopes: &[&str], operator: bool, expires_in
         operator,
         expires_in_days,
         token_file: None,
+        client_cert: None,
     })
     .unwrap();
     shown.expect("printed once")

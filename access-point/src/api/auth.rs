@@ -4,6 +4,12 @@
 //! [`Caller`] and asks it, for every message it touches, whether the caller's scope covers the organisation
 //! (participant id) and functional address concerned ([`Caller::allows`]). A handler that lists messages filters
 //! them with the same call, so that a client never learns of another function's messages.
+//!
+//! Two credentials exist: a bearer token, and (with `[api.tls]`) a client certificate that the TLS handshake
+//! verified against `[api.tls] client_ca` and that has an entry in the tokens file (by SHA-256 fingerprint). A
+//! connection that presented a certificate is authenticated by it; such a request must not also carry an
+//! `Authorization` header (which credential would count is then unclear, so it is refused). Clients without a
+//! certificate use bearer tokens, over TLS or, on loopback, plain HTTP.
 
 use http::Request;
 
@@ -46,7 +52,7 @@ pub enum Scope {
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
-    /// Recorded in state history and the audit log, e.g. `token:3f2a…` or `mtls:CN=...`.
+    /// Recorded in state history and the audit log: `token:<name>` or, for a client certificate, `mtls:<name>`.
     pub actor: String,
     pub scope: Scope,
 }
@@ -102,10 +108,16 @@ pub enum AuthError {
     Missing,
     #[error("the token is not valid")]
     InvalidToken,
-    #[error("the token has expired")]
+    #[error("the token or certificate entry has expired")]
     Expired,
-    #[error("the token has been revoked")]
+    #[error("the token or certificate entry has been revoked")]
     Revoked,
+    /// The TLS handshake verified the client certificate, but no entry of the tokens file registers it.
+    #[error("the client certificate is not registered (sdk-ap api-token create --client-cert)")]
+    UnknownCertificate,
+    /// A connection authenticated by a client certificate also sent `Authorization`.
+    #[error("send either a client certificate or a bearer token, not both")]
+    TwoCredentials,
     /// The tokens file cannot be read or parsed: every token is refused until it is fixed (fail closed).
     #[error("the API cannot check tokens now (the tokens file is unreadable; see the server log)")]
     TokensUnavailable,
@@ -119,13 +131,46 @@ pub enum Authenticator {
     Tokens(super::tokens::TokenStore),
 }
 
-/// Authenticates a request with `authenticator`.
+/// Authenticates a request with `authenticator` (a connection without a client certificate).
 pub fn authenticate<B>(request: &Request<B>, authenticator: &Authenticator) -> Result<Caller, AuthError> {
+    authenticate_connection(request, authenticator, None)
+}
+
+/// The client certificate a TLS connection presented and the handshake verified (chain to `[api.tls] client_ca`,
+/// validity, CRLs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCertificate {
+    /// SHA-256 of the end-entity certificate's DER.
+    pub fingerprint: [u8; 32],
+}
+
+impl ClientCertificate {
+    pub fn from_der(der: &[u8]) -> ClientCertificate {
+        ClientCertificate {
+            fingerprint: super::tokens::certificate_fingerprint(der),
+        }
+    }
+}
+
+/// Authenticates a request that arrived on a connection with `client_certificate` (when the handshake verified
+/// one): the certificate's entry decides, and an `Authorization` header beside it is refused; without a
+/// certificate, the bearer token does.
+pub fn authenticate_connection<B>(
+    request: &Request<B>,
+    authenticator: &Authenticator,
+    client_certificate: Option<&ClientCertificate>,
+) -> Result<Caller, AuthError> {
     match authenticator {
         Authenticator::None => Ok(Caller::unrestricted(super::submit::API_ACTOR)),
         Authenticator::Tokens(store) => {
-            let token = bearer_token(request.headers())?;
-            store.verify(token, time::OffsetDateTime::now_utc())
+            let now = time::OffsetDateTime::now_utc();
+            match client_certificate {
+                Some(_) if request.headers().contains_key(http::header::AUTHORIZATION) => {
+                    Err(AuthError::TwoCredentials)
+                }
+                Some(certificate) => store.verify_certificate(&certificate.fingerprint, now),
+                None => store.verify(bearer_token(request.headers())?, now),
+            }
         }
     }
 }

@@ -1,4 +1,5 @@
-//! A small client of the local API, used by `sdk-ap send` and `sdk-ap status` (plain HTTP/1.1 over loopback).
+//! A small client of the local API, used by `sdk-ap send`, `status` and `inbox`: HTTP/1.1, plain on loopback or
+//! over TLS (`[api.tls]`, see [`tls`]) with an optional client certificate.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,7 +17,9 @@ use super::submit::{SubmitRequest, SubmitResponse};
 use super::tokens::ApiToken;
 
 mod inbox;
+pub mod tls;
 pub use inbox::{Downloaded, InboxFilter};
+pub use tls::{ApiServerTrust, ClientTls};
 
 /// Largest API answer the client reads (answers are small JSON documents).
 pub const MAX_ANSWER_BYTES: usize = 4 << 20;
@@ -43,6 +46,10 @@ pub enum ClientError {
     /// No usable token: `--token`, `SDK_AP_TOKEN` or `[api] client_token_file` is malformed or unreadable.
     #[error("API token: {0}")]
     Token(String),
+    /// The TLS settings are unusable, or the TLS handshake with the API failed (server certificate not trusted,
+    /// client certificate refused).
+    #[error("TLS with the API: {0}")]
+    Tls(String),
 }
 
 /// The environment variable `sdk-ap send` / `status` read a token from.
@@ -74,17 +81,28 @@ pub struct SubmitAnswer {
 
 type BodyStream = Pin<Box<dyn Stream<Item = Result<Frame<Bytes>, std::io::Error>> + Send>>;
 
-/// A client for the API at one address, sending a bearer token when it has one.
-#[derive(Debug, Clone, Copy)]
+/// A client for the API at one address, sending a bearer token when it has one, over TLS when it has
+/// [`ClientTls`].
+#[derive(Debug, Clone)]
 pub struct ApiClient {
     addr: SocketAddr,
     token: Option<ApiToken>,
+    tls: Option<ClientTls>,
 }
 
 impl ApiClient {
     /// A client without a token (for `[api] authentication = "none"`).
     pub fn new(addr: SocketAddr) -> ApiClient {
-        ApiClient { addr, token: None }
+        ApiClient {
+            addr,
+            token: None,
+            tls: None,
+        }
+    }
+
+    /// The same client, speaking HTTPS (with the client certificate `tls` carries, if any).
+    pub fn with_tls(self, tls: ClientTls) -> ApiClient {
+        ApiClient { tls: Some(tls), ..self }
     }
 
     /// The same client, sending `Authorization: Bearer <token>`.
@@ -95,11 +113,36 @@ impl ApiClient {
         }
     }
 
-    /// A client of the node's API (`[api] listen`) with the token chosen by precedence: `explicit` (e.g.
-    /// `--token`), then `SDK_AP_TOKEN`, then the file `[api] client_token_file`; none when the API does not
-    /// authenticate or nothing is configured (the server then answers 401 and says how to get a token).
+    /// A client of the node's API (`[api] listen`) with the credential chosen by precedence: `explicit` (e.g.
+    /// `--token`), then `SDK_AP_TOKEN`, then (on a TLS API) the client certificate `[api] client_cert`, then the
+    /// file `[api] client_token_file`; none when the API does not authenticate or nothing is configured (the
+    /// server then answers 401 and says how to get a token). HTTPS when the configuration has `[api.tls]` or
+    /// `[api] client_trust`.
     pub fn for_config(config: &crate::config::Config, explicit: Option<&str>) -> Result<ApiClient, ClientError> {
-        ApiClient::new(config.api.listen).with_config_token(config, explicit)
+        ApiClient::new(config.api.listen).with_config_credentials(config, explicit)
+    }
+
+    /// The same client with the TLS settings and the credential [`ApiClient::for_config`] would choose (for a
+    /// listener on another address, e.g. a test server on port 0).
+    pub fn with_config_credentials(
+        self,
+        config: &crate::config::Config,
+        explicit: Option<&str>,
+    ) -> Result<ApiClient, ClientError> {
+        let explicit_token = explicit.is_some() || std::env::var(TOKEN_ENV).is_ok_and(|t| !t.trim().is_empty());
+        let client = match tls::ClientTls::for_config(config, !explicit_token)? {
+            Some(tls) => {
+                let certificate = tls.has_client_certificate();
+                let client = self.with_tls(tls);
+                if certificate {
+                    // The certificate is the credential; a token beside it would be refused by the server.
+                    return Ok(client);
+                }
+                client
+            }
+            None => self,
+        };
+        client.with_config_token(config, explicit)
     }
 
     /// The same client with the token [`ApiClient::for_config`] would choose (for a listener on another address,
@@ -283,16 +326,7 @@ impl ApiClient {
             value.set_sensitive(true);
             request.headers_mut().insert(http::header::AUTHORIZATION, value);
         }
-        let stream = tokio::net::TcpStream::connect(self.addr)
-            .await
-            .map_err(|source| ClientError::Connect {
-                addr: self.addr,
-                source,
-            })?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| ClientError::Http(e.to_string()))?;
-        let driver = tokio::spawn(connection);
+        let (mut sender, driver) = self.connect().await?;
         let response = sender
             .send_request(request)
             .await
@@ -306,6 +340,40 @@ impl ApiClient {
             .to_bytes();
         driver.abort();
         Ok((status, headers, body))
+    }
+
+    /// Opens a connection (TCP, then TLS when configured) and starts HTTP/1.1 on it; the handle drives the
+    /// connection (abort it when done).
+    async fn connect<B>(
+        &self,
+    ) -> Result<(hyper::client::conn::http1::SendRequest<B>, tokio::task::JoinHandle<()>), ClientError>
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let stream = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .map_err(|source| ClientError::Connect {
+                addr: self.addr,
+                source,
+            })?;
+        let http = |e: hyper::Error| ClientError::Http(e.to_string());
+        match &self.tls {
+            None => {
+                let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                    .await
+                    .map_err(http)?;
+                Ok((sender, tokio::spawn(async move { drop(connection.await) })))
+            }
+            Some(tls) => {
+                let stream = tls.handshake(self.addr, stream).await?;
+                let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                    .await
+                    .map_err(http)?;
+                Ok((sender, tokio::spawn(async move { drop(connection.await) })))
+            }
+        }
     }
 }
 

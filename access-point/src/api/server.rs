@@ -1,4 +1,7 @@
-//! The API listener: HTTP/1.1 on `[api] listen`, one task per connection, graceful shutdown.
+//! The API listener: HTTP/1.1 on `[api] listen`, one task per connection, graceful shutdown. With `[api.tls]` it
+//! speaks HTTPS (the AS4 transport's TLS profile): a client certificate, when presented, must verify against
+//! `[api.tls] client_ca` during the handshake and then authenticates the connection's requests
+//! ([`auth::authenticate_connection`]); clients without one send bearer tokens.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -13,6 +16,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
 use super::audit::{AuditLog, AuditRecord, AuditSettings};
 use super::{auth, problem, status, submit, ProblemType, API_PREFIX};
@@ -25,7 +29,7 @@ pub const API_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Why the API did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiStartError {
-    #[error("[api] listen {0} is not a loopback address and the API speaks plain HTTP (tokens would cross the network in clear); set [api] allow_non_loopback = true to accept that (e.g. behind a TLS proxy)")]
+    #[error("[api] listen {0} is not a loopback address and the API speaks plain HTTP (tokens would cross the network in clear); configure [api.tls], or set [api] allow_non_loopback = true to accept that (e.g. behind a TLS proxy)")]
     NotLoopback(SocketAddr),
     #[error("[api] authentication = \"none\" is allowed only on a loopback address, not {0}")]
     UnauthenticatedNotLoopback(SocketAddr),
@@ -38,6 +42,9 @@ pub enum ApiStartError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Webhooks(#[from] super::webhooks::WebhookError),
+    /// `[api.tls]` files are unusable.
+    #[error("[api.tls]: {0}")]
+    Tls(String),
 }
 
 /// A running API listener.
@@ -62,10 +69,12 @@ impl ApiServer {
         addr: SocketAddr,
         allow_non_loopback: bool,
     ) -> Result<ApiServer, ApiStartError> {
-        if !addr.ip().is_loopback() && !allow_non_loopback {
+        let tls = tls_acceptor(node.config())?;
+        if !listen_allowed(addr, allow_non_loopback, tls.is_some()) {
             return Err(ApiStartError::NotLoopback(addr));
         }
-        let context = Arc::new(ApiContext::for_node(&node, addr)?);
+        let handshake_timeout = crate::config::TransportConfig::ms(node.config().transport.tls_handshake_timeout_ms);
+        let context = Arc::new(ApiContext::for_node(&node, addr, tls, handshake_timeout)?);
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| ApiStartError::Bind { addr, source })?;
@@ -98,14 +107,39 @@ impl ApiServer {
     }
 }
 
+/// Plain HTTP only on loopback unless explicitly allowed; with TLS anywhere (tokens and certificates are protected).
+fn listen_allowed(addr: SocketAddr, allow_non_loopback: bool, tls: bool) -> bool {
+    addr.ip().is_loopback() || allow_non_loopback || tls
+}
+
+/// The TLS acceptor of `[api.tls]`: the eDelivery TLS profile of the AS4 transport, client certificates optional
+/// (bearer-token clients have none) but verified when presented.
+fn tls_acceptor(config: &crate::config::Config) -> Result<Option<TlsAcceptor>, ApiStartError> {
+    let Some((identity, client_trust)) = config.api_tls().map_err(|e| ApiStartError::Tls(e.to_string()))? else {
+        return Ok(None);
+    };
+    let server_config = crate::transport::tls::server_config_client_cert_optional(&identity, &client_trust)
+        .map_err(|e| ApiStartError::Tls(e.to_string()))?;
+    Ok(Some(TlsAcceptor::from(server_config)))
+}
+
 /// What every request of one listener shares: how callers are authenticated and where calls are audited.
 struct ApiContext {
     authenticator: auth::Authenticator,
     audit: Arc<AuditLog>,
+    /// `[api.tls]`: the handshake every connection goes through first.
+    tls: Option<TlsAcceptor>,
+    /// `[transport] tls_handshake_timeout_ms`: a client that does not finish the handshake in time is dropped.
+    handshake_timeout: Duration,
 }
 
 impl ApiContext {
-    fn for_node(node: &Node, addr: SocketAddr) -> Result<ApiContext, ApiStartError> {
+    fn for_node(
+        node: &Node,
+        addr: SocketAddr,
+        tls: Option<TlsAcceptor>,
+        handshake_timeout: Duration,
+    ) -> Result<ApiContext, ApiStartError> {
         let config = node.config();
         let authenticator = match config.api.authentication {
             ApiAuthentication::None if !addr.ip().is_loopback() => {
@@ -128,6 +162,8 @@ impl ApiContext {
         Ok(ApiContext {
             authenticator,
             audit: Arc::new(audit),
+            tls,
+            handshake_timeout,
         })
     }
 }
@@ -150,21 +186,7 @@ async fn accept_loop(
                         continue;
                     }
                 };
-                let node = node.clone();
-                let context = context.clone();
-                let service = hyper::service::service_fn(move |request| {
-                    let node = node.clone();
-                    let context = context.clone();
-                    async move { Ok::<_, Infallible>(route(&node, &context, peer, request).await) }
-                });
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service);
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        tracing::debug!(%peer, error = %e, "api: connection ended with an error");
-                    }
-                });
+                tokio::spawn(serve_connection(stream, peer, node.clone(), context.clone(), graceful.watcher()));
             }
             _ = stopped.changed() => break,
         }
@@ -180,16 +202,72 @@ async fn accept_loop(
     }
 }
 
+/// Runs the TLS handshake (with `[api.tls]`), then serves HTTP/1.1 on the connection.
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    node: Arc<Node>,
+    context: Arc<ApiContext>,
+    watcher: hyper_util::server::graceful::Watcher,
+) {
+    let Some(acceptor) = &context.tls else {
+        serve_http(TokioIo::new(stream), peer, None, node, context.clone(), watcher).await;
+        return;
+    };
+    let tls = match tokio::time::timeout(context.handshake_timeout, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::info!(%peer, error = %e, "api: TLS handshake refused");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(%peer, "api: TLS handshake timed out");
+            return;
+        }
+    };
+    // rustls only hands out a chain its verifier accepted; the first certificate is the client's own.
+    let certificate = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|leaf| Arc::new(auth::ClientCertificate::from_der(leaf)));
+    serve_http(TokioIo::new(tls), peer, certificate, node, context.clone(), watcher).await;
+}
+
+async fn serve_http<I>(
+    io: I,
+    peer: SocketAddr,
+    certificate: Option<Arc<auth::ClientCertificate>>,
+    node: Arc<Node>,
+    context: Arc<ApiContext>,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |request| {
+        let node = node.clone();
+        let context = context.clone();
+        let certificate = certificate.clone();
+        async move { Ok::<_, Infallible>(route(&node, &context, peer, certificate.as_deref(), request).await) }
+    });
+    let connection = hyper::server::conn::http1::Builder::new().serve_connection(io, service);
+    if let Err(e) = watcher.watch(connection).await {
+        tracing::debug!(%peer, error = %e, "api: connection ended with an error");
+    }
+}
+
 /// Authenticates, routes, and writes the audit line of the call.
 async fn route(
     node: &Node,
     context: &ApiContext,
     remote: SocketAddr,
+    certificate: Option<&auth::ClientCertificate>,
     request: Request<Incoming>,
 ) -> Response<super::ApiBody> {
     let method = request.method().clone();
     let path = request.uri().path().to_string();
-    let (actor, response) = match auth::authenticate(&request, &context.authenticator) {
+    let (actor, response) = match auth::authenticate_connection(&request, &context.authenticator, certificate) {
         Ok(caller) => {
             let response = match streaming_route(node, &caller, &request) {
                 Some(response) => response,
@@ -200,10 +278,11 @@ async fn route(
             };
             (caller.actor, response)
         }
-        Err(e) if path.starts_with(super::digg::DIGG_PREFIX) => {
-            ("anonymous".to_string(), super::boxed(super::digg::unauthorized(e.to_string())))
-        }
-        Err(e) => ("anonymous".to_string(), super::boxed(unauthorized(&e))),
+        Err(e) if path.starts_with(super::digg::DIGG_PREFIX) => (
+            anonymous(certificate),
+            super::boxed(super::digg::unauthorized(e.to_string())),
+        ),
+        Err(e) => (anonymous(certificate), super::boxed(unauthorized(&e))),
     };
     let mut record = AuditRecord::new(&actor, &method, &path, response.status().as_u16(), remote);
     record.message_ids = super::audit::message_ids_of(&response, &path);
@@ -215,6 +294,17 @@ async fn route(
     response
 }
 
+/// The audit actor of a refused call: `anonymous`, or the fingerprint of the client certificate that was not let in.
+fn anonymous(certificate: Option<&auth::ClientCertificate>) -> String {
+    match certificate {
+        Some(c) => {
+            let hex: String = c.fingerprint.iter().map(|b| format!("{b:02x}")).collect();
+            format!("mtls-unregistered:sha256:{hex}")
+        }
+        None => "anonymous".to_string(),
+    }
+}
+
 /// `401` with `WWW-Authenticate: Bearer` (RFC 6750 section 3).
 fn unauthorized(error: &auth::AuthError) -> Response<Full<Bytes>> {
     let mut response = problem(ProblemType::Unauthorized, error.to_string());
@@ -222,9 +312,10 @@ fn unauthorized(error: &auth::AuthError) -> Response<Full<Bytes>> {
         auth::AuthError::Missing => r#"Bearer realm="sdk-ap""#,
         _ => r#"Bearer realm="sdk-ap", error="invalid_token""#,
     };
-    response
-        .headers_mut()
-        .insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static(challenge));
+    response.headers_mut().insert(
+        http::header::WWW_AUTHENTICATE,
+        http::HeaderValue::from_static(challenge),
+    );
     response
 }
 
@@ -310,5 +401,15 @@ mod tests {
         assert_eq!(percent_decode("%zz"), None);
         assert_eq!(percent_decode("%4"), None);
         assert_eq!(percent_decode("%ff"), None);
+    }
+
+    #[test]
+    fn plain_http_beyond_loopback_needs_tls_or_an_explicit_allowance() {
+        let wide: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        let loopback: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        assert!(!listen_allowed(wide, false, false));
+        assert!(listen_allowed(wide, true, false));
+        assert!(listen_allowed(wide, false, true));
+        assert!(listen_allowed(loopback, false, false));
     }
 }

@@ -13,6 +13,12 @@
 //! server holds the sled lock, so the store cannot be used). The server's [`TokenStore`] re-reads the file when
 //! its identity (inode, size, mtime) changes, checked on every request (one `stat`), so a created or revoked token
 //! takes effect at once.
+//!
+//! Certificate entries (mutual TLS, `[api.tls]`): an entry made with `--client-cert` has no secret; it stores the
+//! SHA-256 fingerprint of one client certificate's DER encoding and grants that certificate its scope, revocation
+//! and expiry like a token. The fingerprint, not the subject, is the key: a CA may issue several certificates with
+//! one subject (renewal, or a mistake), and a subject match would let each of them in; a fingerprint admits exactly
+//! the certificate that was registered (a renewed certificate needs a new entry).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
@@ -57,6 +63,10 @@ pub enum TokenError {
     NoScope,
     #[error("the random generator failed: {0}")]
     Random(String),
+    #[error("an active entry ({0}) is registered for this client certificate (revoke it first)")]
+    CertificateTaken(String),
+    #[error("client certificate: {0}")]
+    Certificate(String),
 }
 
 /// A parsed token: what a client holds. `Copy`, so that [`super::ApiClient`] stays `Copy`; `Debug` hides the
@@ -248,13 +258,25 @@ pub struct TokenRecord {
     pub revoked: bool,
     #[serde(default, with = "rfc3339_option", skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<OffsetDateTime>,
+    /// Set on certificate entries: lower-case hex SHA-256 of the client certificate's DER (then `secret_sha256` is
+    /// empty, and no bearer token matches the entry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert_sha256: Option<String>,
+    /// The registered certificate's subject, for `list` (informational; the fingerprint decides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert_subject: Option<String>,
 }
 
 impl TokenRecord {
     /// The caller this token authenticates as.
     pub fn caller(&self) -> Caller {
+        let kind = if self.client_cert_sha256.is_some() {
+            "mtls"
+        } else {
+            "token"
+        };
         Caller {
-            actor: format!("token:{}", self.name),
+            actor: format!("{kind}:{}", self.name),
             scope: if self.operator {
                 Scope::Unrestricted
             } else {
@@ -290,8 +312,7 @@ pub struct NewToken {
     pub expires: Option<OffsetDateTime>,
 }
 
-/// Creates a token and stores its digest; returns the record and the token (shown once, never stored).
-pub fn create(path: &Path, new: NewToken) -> Result<(TokenRecord, ApiToken), TokenError> {
+fn check_new(new: &NewToken) -> Result<String, TokenError> {
     let name = new.name.trim();
     if name.is_empty()
         || name.len() > MAX_TOKEN_NAME
@@ -302,6 +323,13 @@ pub fn create(path: &Path, new: NewToken) -> Result<(TokenRecord, ApiToken), Tok
     if !new.operator && new.scopes.is_empty() {
         return Err(TokenError::NoScope);
     }
+    Ok(name.to_string())
+}
+
+/// Creates a token and stores its digest; returns the record and the token (shown once, never stored).
+pub fn create(path: &Path, new: NewToken) -> Result<(TokenRecord, ApiToken), TokenError> {
+    let name = check_new(&new)?;
+    let name = name.as_str();
     let token = ApiToken::generate()?;
     let record = TokenRecord {
         id: token.id_hex(),
@@ -313,6 +341,8 @@ pub fn create(path: &Path, new: NewToken) -> Result<(TokenRecord, ApiToken), Tok
         expires: new.expires,
         revoked: false,
         revoked_at: None,
+        client_cert_sha256: None,
+        client_cert_subject: None,
     };
     let stored = record.clone();
     modify(path, move |file| {
@@ -323,6 +353,55 @@ pub fn create(path: &Path, new: NewToken) -> Result<(TokenRecord, ApiToken), Tok
         Ok(())
     })?;
     Ok((record, token))
+}
+
+/// SHA-256 of a certificate's DER encoding (what certificate entries are keyed by).
+pub fn certificate_fingerprint(der: &[u8]) -> [u8; 32] {
+    openssl::sha::sha256(der)
+}
+
+/// Registers a client certificate (mutual TLS) with `new`'s name, scope and expiry; returns the stored entry.
+/// Refused when an active entry already holds the certificate, so that one certificate has one scope.
+pub fn create_for_certificate(
+    path: &Path,
+    new: NewToken,
+    certificate: &openssl::x509::X509Ref,
+) -> Result<TokenRecord, TokenError> {
+    let name = check_new(&new)?;
+    let der = certificate
+        .to_der()
+        .map_err(|e| TokenError::Certificate(e.to_string()))?;
+    let mut id = [0u8; ID_BYTES];
+    openssl::rand::rand_bytes(&mut id).map_err(|e| TokenError::Random(e.to_string()))?;
+    let record = TokenRecord {
+        id: hex(&id),
+        name,
+        secret_sha256: String::new(),
+        operator: new.operator,
+        scopes: if new.operator { Vec::new() } else { new.scopes },
+        created: now_seconds(),
+        expires: new.expires,
+        revoked: false,
+        revoked_at: None,
+        client_cert_sha256: Some(hex(&certificate_fingerprint(&der))),
+        client_cert_subject: Some(crate::pki::certinfo::name_to_string(certificate.subject_name())),
+    };
+    let stored = record.clone();
+    modify(path, move |file| {
+        if file.tokens.iter().any(|t| !t.revoked && t.name == stored.name) {
+            return Err(TokenError::NameTaken(stored.name.clone()));
+        }
+        if let Some(holder) = file
+            .tokens
+            .iter()
+            .find(|t| !t.revoked && t.client_cert_sha256 == stored.client_cert_sha256)
+        {
+            return Err(TokenError::CertificateTaken(holder.name.clone()));
+        }
+        file.tokens.push(stored);
+        Ok(())
+    })?;
+    Ok(record)
 }
 
 /// Revokes the token with this name or id (kept in the file, marked revoked, for the audit trail).
@@ -511,7 +590,11 @@ impl TokenStore {
     /// The caller a presented token authenticates, at `now`.
     pub fn verify(&self, presented: &str, now: OffsetDateTime) -> Result<Caller, AuthError> {
         let token = ApiToken::parse(presented).ok_or(AuthError::InvalidToken)?;
-        let record = self.find(&token.id_hex())?.ok_or(AuthError::InvalidToken)?;
+        let record = self.find(|t| t.id == token.id_hex())?.ok_or(AuthError::InvalidToken)?;
+        if record.client_cert_sha256.is_some() {
+            // A certificate entry has no secret; only its certificate authenticates.
+            return Err(AuthError::InvalidToken);
+        }
         let stored = match decode_hex32(&record.secret_sha256) {
             Some(d) => d,
             None => return Err(AuthError::InvalidToken),
@@ -527,7 +610,21 @@ impl TokenStore {
         }
     }
 
-    fn find(&self, id: &str) -> Result<Option<TokenRecord>, AuthError> {
+    /// The caller a verified client certificate (its SHA-256 `fingerprint`) authenticates, at `now`: the newest
+    /// entry registered for it, if active.
+    pub fn verify_certificate(&self, fingerprint: &[u8; 32], now: OffsetDateTime) -> Result<Caller, AuthError> {
+        let wanted = hex(fingerprint);
+        let record = self
+            .find(|t| t.client_cert_sha256.as_deref() == Some(wanted.as_str()))?
+            .ok_or(AuthError::UnknownCertificate)?;
+        match record.state_at(now) {
+            "revoked" => Err(AuthError::Revoked),
+            "expired" => Err(AuthError::Expired),
+            _ => Ok(record.caller()),
+        }
+    }
+
+    fn find(&self, matches: impl Fn(&TokenRecord) -> bool) -> Result<Option<TokenRecord>, AuthError> {
         let stamp = stamp_of(&self.path).map_err(|e| {
             tracing::error!(file = %self.path.display(), error = %e, "api: cannot stat the tokens file");
             AuthError::TokensUnavailable
@@ -545,7 +642,7 @@ impl TokenStore {
         }
         match loaded.as_ref().and_then(|l| l.tokens.as_ref()) {
             // The newest record of an id wins (ids are random; a duplicate would be a hand edit).
-            Some(tokens) => Ok(tokens.iter().rev().find(|t| t.id == id).cloned()),
+            Some(tokens) => Ok(tokens.iter().rev().find(|t| matches(t)).cloned()),
             None => Err(AuthError::TokensUnavailable),
         }
     }

@@ -3,6 +3,10 @@
 //! The tokens file (`[api] tokens_file`, default `<data_dir>/api-tokens.json`) keeps only SHA-256 digests; the
 //! token itself is shown once, at creation (or written to a 0600 file with `--token-file`). The running server
 //! sees every change at its next request.
+//!
+//! `create --client-cert FILE` registers a client certificate (mutual TLS, `[api.tls]`) instead of making a token:
+//! the entry keeps the certificate's SHA-256 fingerprint, and the certificate then authenticates as `mtls:NAME`
+//! with the given scope; `revoke NAME` ends it like a token.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -50,6 +54,10 @@ pub struct CreateArgs {
     /// Write the token to this new file (mode 0600) instead of printing it.
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+    /// Register this client certificate (PEM or DER; the first certificate of the file) instead of making a
+    /// token: with `[api.tls]`, a client presenting exactly this certificate gets the scope (actor `mtls:NAME`).
+    #[arg(long, value_name = "FILE", conflicts_with = "token_file")]
+    pub client_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -76,6 +84,8 @@ pub enum ApiTokenError {
     Config(String),
     #[error(transparent)]
     Token(#[from] TokenError),
+    #[error("{}: {message}", path.display())]
+    ClientCertificate { path: PathBuf, message: String },
 }
 
 pub fn run(args: ApiTokenArgs) -> ExitCode {
@@ -99,18 +109,36 @@ pub fn run(args: ApiTokenArgs) -> ExitCode {
 }
 
 fn tokens_file(config: &Path) -> Result<PathBuf, ApiTokenError> {
-    let config = Config::load(config).map_err(|e| ApiTokenError::Config(e.to_string()))?;
-    Ok(config.api_tokens_file())
+    Ok(load_config(config)?.api_tokens_file())
 }
 
-/// Creates the token; returns its record and the token text (`None` when it went to `--token-file`).
+fn load_config(config: &Path) -> Result<Config, ApiTokenError> {
+    Config::load(config).map_err(|e| ApiTokenError::Config(e.to_string()))
+}
+
+/// Creates the token; returns its record and the token text (`None` when it went to `--token-file`, or for a
+/// client certificate entry).
 pub fn create(args: &CreateArgs) -> Result<(TokenRecord, Option<String>), ApiTokenError> {
-    let path = tokens_file(&args.config)?;
+    let config = load_config(&args.config)?;
+    let path = config.api_tokens_file();
     let scopes = args
         .scopes
         .iter()
         .map(|s| StoredScope::parse(s))
         .collect::<Result<Vec<_>, _>>()?;
+    let expires = args
+        .expires_in_days
+        .map(|days| OffsetDateTime::now_utc() + time::Duration::days(i64::from(days)));
+    let new = NewToken {
+        name: args.name.clone(),
+        operator: args.operator,
+        scopes,
+        expires,
+    };
+    if let Some(file) = &args.client_cert {
+        let certificate = client_certificate(&config, file)?;
+        return Ok((tokens::create_for_certificate(&path, new, &certificate)?, None));
+    }
     if let Some(file) = &args.token_file {
         if file.exists() {
             return Err(TokenError::Io {
@@ -120,18 +148,7 @@ pub fn create(args: &CreateArgs) -> Result<(TokenRecord, Option<String>), ApiTok
             .into());
         }
     }
-    let expires = args
-        .expires_in_days
-        .map(|days| OffsetDateTime::now_utc() + time::Duration::days(i64::from(days)));
-    let (record, token) = tokens::create(
-        &path,
-        NewToken {
-            name: args.name.clone(),
-            operator: args.operator,
-            scopes,
-            expires,
-        },
-    )?;
+    let (record, token) = tokens::create(&path, new)?;
     match &args.token_file {
         Some(file) => {
             if let Err(e) = tokens::write_token_file(file, &token, false) {
@@ -143,6 +160,28 @@ pub fn create(args: &CreateArgs) -> Result<(TokenRecord, Option<String>), ApiTok
         }
         None => Ok((record, Some(token.to_string()))),
     }
+}
+
+/// Loads the certificate to register; with `[api.tls]` configured, it must verify against `[api.tls] client_ca`
+/// as a TLS client certificate now (the handshake would refuse it otherwise, and the entry would be dead).
+fn client_certificate(config: &Config, file: &Path) -> Result<openssl::x509::X509, ApiTokenError> {
+    let bad = |message: String| ApiTokenError::ClientCertificate {
+        path: file.to_path_buf(),
+        message,
+    };
+    let mut certificates = crate::pki::keys::load_certificates(file).map_err(|e| bad(e.to_string()))?;
+    let certificate = certificates.remove(0);
+    if let Some((_, client_trust)) = config.api_tls().map_err(|e| ApiTokenError::Config(e.to_string()))? {
+        client_trust
+            .verify(
+                &certificate,
+                &certificates,
+                crate::pki::Purpose::TlsClient,
+                OffsetDateTime::now_utc(),
+            )
+            .map_err(|e| bad(format!("not accepted by [api.tls] client_ca: {e}")))?;
+    }
+    Ok(certificate)
 }
 
 pub fn list(config: &Path) -> Result<Vec<TokenRecord>, ApiTokenError> {
@@ -172,7 +211,13 @@ fn print_created(record: &TokenRecord, shown: &Option<String>, args: &CreateArgs
             describe(record),
             file.display()
         ),
-        (None, None) => {}
+        (None, None) => println!(
+            "Registered client certificate {} ({}): {}; it authenticates as mtls:{} on a [api.tls] listener.",
+            record.client_cert_subject.as_deref().unwrap_or("?"),
+            record.id,
+            describe(record),
+            record.name
+        ),
     }
 }
 
@@ -186,6 +231,10 @@ fn describe(record: &TokenRecord) -> String {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(" ")
+    };
+    let scope = match &record.client_cert_sha256 {
+        Some(fingerprint) => format!("{scope}, client certificate SHA-256 {fingerprint}"),
+        None => scope,
     };
     match record.expires {
         Some(at) => format!("{scope}, expires {}", rfc3339(at)),
@@ -212,6 +261,8 @@ fn print_list(records: &[TokenRecord], json: bool) {
                     "scopes": r.scopes.iter().map(ToString::to_string).collect::<Vec<_>>(),
                     "created": rfc3339(r.created),
                     "expires": r.expires.map(rfc3339),
+                    "client_cert_sha256": r.client_cert_sha256,
+                    "client_cert_subject": r.client_cert_subject,
                 })
             })
             .collect();

@@ -6,6 +6,7 @@
 //! Every setting is documented, with its default, in `docs/configuration.md`.
 
 mod api_events;
+mod api_tls;
 mod discovery;
 pub mod link;
 mod locate;
@@ -15,6 +16,7 @@ mod transport;
 mod validate;
 
 pub use api_events::{EventsConfig, WebhookConfig};
+pub use api_tls::ApiTlsConfig;
 pub use discovery::DiscoveryConfig;
 pub use sdk::SdkConfig;
 pub use sender::SenderConfig;
@@ -312,8 +314,8 @@ impl LimitsConfig {
 pub struct ApiConfig {
     #[serde(default = "default_api_listen", deserialize_with = "socket_addr")]
     pub listen: SocketAddr,
-    /// The API speaks plain HTTP: it refuses a non-loopback `listen` unless this is `true` (bearer tokens would
-    /// cross the network in clear; put a TLS proxy in front).
+    /// Without `[api.tls]` the API speaks plain HTTP: it refuses a non-loopback `listen` unless this is `true`
+    /// (bearer tokens would cross the network in clear; put a TLS proxy in front). With `[api.tls]` not needed.
     #[serde(default)]
     pub allow_non_loopback: bool,
     /// `token` (default): every call needs `Authorization: Bearer <token>` (`sdk-ap api-token create`);
@@ -341,6 +343,20 @@ pub struct ApiConfig {
     /// `[[api.webhooks]]`: endpoints that receive events as signed POSTs.
     #[serde(default)]
     pub webhooks: Vec<WebhookConfig>,
+    /// `[api.tls]`: serve the API over HTTPS and accept client certificates (mutual TLS); absent: plain HTTP.
+    #[serde(default)]
+    pub tls: Option<ApiTlsConfig>,
+    /// The client certificate `sdk-ap send` / `status` / `inbox` present to a TLS API (with `client_key`); it
+    /// authenticates instead of a token file (`--token` and `SDK_AP_TOKEN` still take precedence).
+    #[serde(default)]
+    pub client_cert: Option<PathBuf>,
+    /// The private key of `client_cert`.
+    #[serde(default)]
+    pub client_key: Option<PathBuf>,
+    /// CAs (file, folder or list) the API client checks a TLS API's server certificate with; absent: the client
+    /// accepts exactly the certificate `[api.tls] cert` of the same configuration (pinned).
+    #[serde(default, deserialize_with = "api_tls::one_or_many")]
+    pub client_trust: Vec<PathBuf>,
 }
 
 /// `[api] authentication`.
@@ -368,6 +384,10 @@ impl Default for ApiConfig {
             audit_fsync: false,
             events: EventsConfig::default(),
             webhooks: Vec::new(),
+            tls: None,
+            client_cert: None,
+            client_key: None,
+            client_trust: Vec::new(),
         }
     }
 }
@@ -495,6 +515,7 @@ impl Config {
         };
         config.resolve_paths();
         api_events::resolve_and_check(&mut config)?;
+        api_tls::resolve_and_check(&mut config)?;
         config.check_consistency()?;
         Ok(config)
     }

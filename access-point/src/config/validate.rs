@@ -20,6 +20,9 @@ impl Config {
             self.tls_trust_store()?;
         }
         self.smp_trust_store()?;
+        self.api_tls()?;
+        self.api_client_identity()?;
+        self.api_client_trust()?;
         for (i, file) in self.pmodes.files.iter().enumerate() {
             if !file.is_file() {
                 return Err(self.error(

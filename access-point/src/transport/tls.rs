@@ -82,10 +82,31 @@ fn chain_and_key(identity: &KeyPair) -> Result<(Vec<CertificateDer<'static>>, Pr
 /// Server side: our TLS certificate, client certificates required and verified against `client_trust` (with its
 /// CRLs: once any CRL is configured every certificate of a chain must be covered by a current one).
 pub fn server_config(identity: &KeyPair, client_trust: &TrustStore) -> Result<Arc<ServerConfig>, TlsSetupError> {
+    build_server_config(identity, client_trust, true)
+}
+
+/// Like [`server_config`], but a client may also connect without a certificate (the local API, where such a client
+/// then authenticates with a bearer token). A certificate that is presented must still verify against
+/// `client_trust`, or the handshake fails.
+pub fn server_config_client_cert_optional(
+    identity: &KeyPair,
+    client_trust: &TrustStore,
+) -> Result<Arc<ServerConfig>, TlsSetupError> {
+    build_server_config(identity, client_trust, false)
+}
+
+fn build_server_config(
+    identity: &KeyPair,
+    client_trust: &TrustStore,
+    client_cert_required: bool,
+) -> Result<Arc<ServerConfig>, TlsSetupError> {
     let provider = edelivery_provider();
     let mut verifier = WebPkiClientVerifier::builder_with_provider(roots(client_trust)?, provider.clone());
     if client_trust.checks_revocation() {
         verifier = verifier.with_crls(crls(client_trust)?).enforce_revocation_expiration();
+    }
+    if !client_cert_required {
+        verifier = verifier.allow_unauthenticated();
     }
     let verifier = verifier.build().map_err(|e| TlsSetupError::Verifier(e.to_string()))?;
     let (chain, key) = chain_and_key(identity)?;

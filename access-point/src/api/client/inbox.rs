@@ -4,7 +4,6 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::{problem_error, ApiClient, ClientError, MAX_ANSWER_BYTES};
@@ -119,16 +118,7 @@ impl ApiClient {
             value.set_sensitive(true);
             request.headers_mut().insert(http::header::AUTHORIZATION, value);
         }
-        let stream = tokio::net::TcpStream::connect(self.addr)
-            .await
-            .map_err(|source| ClientError::Connect {
-                addr: self.addr,
-                source,
-            })?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| ClientError::Http(e.to_string()))?;
-        let driver = tokio::spawn(connection);
+        let (mut sender, driver) = self.connect().await?;
         let response = sender
             .send_request(request)
             .await
