@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::{AddressRef, Caller, Permission};
 use super::{json_response, problem, ProblemType};
 use crate::msh::Node;
-use crate::sdk::message_v3::SdkMessage;
+use crate::sdk::message_v3::{SdkMessage, MESSAGE_V3_NS};
 use crate::sdk::xhe::{PayloadContent, Xhe};
 use crate::store::{Direction, EvidenceKind, MessageRecord, State, StatusReport, Store};
 
@@ -156,8 +156,10 @@ pub(super) async fn message(node: &Node, caller: &Caller, message_id: &str) -> R
     }
 }
 
-/// Largest stored SDK message read to learn a message's functional address for a scope check (the address is in
-/// the SDK message header inside the XHE); a message beyond it is readable only with an organisation-wide scope.
+/// Largest stored SDK message parsed whole to learn a message's functional address for a scope check (the address
+/// is in the SDK message header inside the XHE). A larger message is not parsed: an inbound one's address comes
+/// from its inbox entry, an outbound one's from a streaming read that stops at the end of the SDK message header
+/// (at most this many bytes), so large attachments are never read for a scope check.
 pub const MAX_SCOPE_PROBE_BYTES: u64 = 16 << 20;
 /// The Content-ID of the XHE part of an SDK message (`cid:message`, SDK transport profile).
 const SDK_MESSAGE_PART_ID: &str = "message";
@@ -212,10 +214,10 @@ async fn functional_address_of(node: &Node, record: &MessageRecord) -> Option<St
         .iter()
         .find(|p| p.content_id == SDK_MESSAGE_PART_ID)
         .or_else(|| record.payloads.first())?;
-    if part.size > MAX_SCOPE_PROBE_BYTES {
-        return None;
-    }
     let path = node.store().payload_files().path_of(record.key, part).ok()?;
+    if part.size > MAX_SCOPE_PROBE_BYTES {
+        return large_message_functional_address(node, record, path).await;
+    }
     let bytes = tokio::fs::read(&path).await.ok()?;
     let limits = xmldsig::dom::ParseLimits {
         max_bytes: usize::try_from(MAX_SCOPE_PROBE_BYTES).unwrap_or(usize::MAX),
@@ -238,4 +240,138 @@ async fn functional_address_of(node: &Node, record: &MessageRecord) -> Option<St
     .await
     .ok()
     .flatten()
+}
+
+/// The functional address of an SDK message too large to parse whole: the inbox entry's (inbound, the address the
+/// inbox lists it under), else the one in the SDK message header read as a stream.
+async fn large_message_functional_address(
+    node: &Node,
+    record: &MessageRecord,
+    path: std::path::PathBuf,
+) -> Option<String> {
+    let outbound = record.direction == Direction::Outbound;
+    if !outbound {
+        return node.store().inbox_get(record.key).await.ok()??.entry.functional_address;
+    }
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(path).ok()?;
+        header_functional_address(std::io::BufReader::new(file), "sender", MAX_SCOPE_PROBE_BYTES)
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// `messageHeader/{party}/attention/subOrganization/organizationId/extension` of the SDK message inside an XHE,
+/// read as a stream that stops at the end of `messageHeader` (the attachments come after it) or after `max_bytes`.
+/// `None` when the header names no address, names it twice, or cannot be read.
+fn header_functional_address<R: std::io::BufRead>(reader: R, party: &str, max_bytes: u64) -> Option<String> {
+    use quick_xml::events::Event;
+    use quick_xml::name::ResolveResult;
+    let wanted = [
+        "message",
+        "messageHeader",
+        party,
+        "attention",
+        "subOrganization",
+        "organizationId",
+        "extension",
+    ];
+    let mut xml = quick_xml::NsReader::from_reader(reader.take(max_bytes));
+    // Open elements: the local name for those in the SDK message namespace.
+    let mut open: Vec<Option<String>> = Vec::new();
+    let at_address = |open: &[Option<String>]| {
+        open.len() >= wanted.len()
+            && open[open.len() - wanted.len()..]
+                .iter()
+                .zip(wanted)
+                .all(|(name, want)| name.as_deref() == Some(want))
+    };
+    let mut found: Option<String> = None;
+    let mut text = String::new();
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match xml.read_resolved_event_into(&mut buf).ok()? {
+            (ns, Event::Start(start)) => {
+                let in_message = matches!(ns, ResolveResult::Bound(n) if n.as_ref() == MESSAGE_V3_NS.as_bytes());
+                open.push(in_message.then(|| String::from_utf8_lossy(start.local_name().as_ref()).into_owned()));
+                text.clear();
+            }
+            (_, Event::Text(t)) if at_address(&open) => text.push_str(&t.unescape().ok()?),
+            (_, Event::End(_)) => {
+                if at_address(&open) {
+                    if found.is_some() {
+                        return None;
+                    }
+                    found = Some(text.trim().to_string());
+                }
+                let closed = open.pop()?;
+                if closed.as_deref() == Some("messageHeader") {
+                    return found.filter(|fa| !fa.is_empty());
+                }
+            }
+            (_, Event::Eof) => return None,
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn party(name: &str, organisation: &str, function: &str) -> String {
+        format!(
+            "<tns:{name}><tns:{name}ID><tns:root>iso6523-actorid-upis</tns:root><tns:extension>{organisation}\
+             </tns:extension></tns:{name}ID><tns:attention><tns:subOrganization><tns:organizationId><tns:root>x\
+             </tns:root><tns:extension>{function}</tns:extension></tns:organizationId></tns:subOrganization>\
+             </tns:attention></tns:{name}>"
+        )
+    }
+
+    /// An XHE-like envelope around an SDK message header, followed by `tail` (the body is never looked at).
+    fn envelope(header: &str, tail: &str) -> String {
+        format!(
+            "<xhe:XHE xmlns:xhe=\"urn:xhe\"><xhe:Payload><tns:messagePayload xmlns:tns=\"{MESSAGE_V3_NS}\">\
+             <tns:message><tns:messageHeader><tns:messageId>1</tns:messageId>{header}</tns:messageHeader>{tail}"
+        )
+    }
+
+    fn read(xml: &str, party: &str) -> Option<String> {
+        header_functional_address(xml.as_bytes(), party, MAX_SCOPE_PROBE_BYTES)
+    }
+
+    #[test]
+    fn the_header_address_is_read_without_reading_the_body() {
+        let header = party("recipient", "0203:b", "socialtjanst") + &party("sender", "0203:a", "registrator &amp; co");
+        // The body after the header is not even well-formed: the reader has stopped before it.
+        let xml = envelope(&header, "<tns:messageBody><tns:content>AAAA</broken");
+        assert_eq!(read(&xml, "sender").as_deref(), Some("registrator & co"));
+        assert_eq!(read(&xml, "recipient").as_deref(), Some("socialtjanst"));
+    }
+
+    #[test]
+    fn missing_twice_named_foreign_or_cut_addresses_give_none() {
+        let sender = party("sender", "0203:a", "registrator");
+        assert_eq!(read(&envelope("", "</tns:message>"), "sender"), None, "no sender");
+        assert_eq!(
+            read(&envelope(&(sender.clone() + &sender), ""), "sender"),
+            None,
+            "named twice"
+        );
+        let foreign =
+            sender
+                .replace("tns:", "other:")
+                .replacen("<other:sender>", "<other:sender xmlns:other=\"urn:other\">", 1);
+        assert_eq!(read(&envelope(&foreign, ""), "sender"), None, "another namespace");
+        assert_eq!(
+            read(&envelope(&party("sender", "0203:a", " "), ""), "sender"),
+            None,
+            "blank"
+        );
+        let xml = envelope(&sender, "");
+        let cut = header_functional_address(xml.as_bytes(), "sender", 200);
+        assert_eq!(cut, None, "the header ends beyond the byte bound");
+    }
 }
