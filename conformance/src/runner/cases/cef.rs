@@ -585,3 +585,219 @@ pub fn ta38(ctx: &mut Ctx) -> CaseFuture<'_> {
         )
     })
 }
+
+/// The order in which a hand-built message applies compression, signature and encryption to its one payload.
+#[derive(Clone, Copy)]
+enum Order {
+    /// compress → sign → encrypt: what AS4 requires.
+    CompressSignEncrypt,
+    /// sign the plaintext, then compress and encrypt: the signed digest is not the digest of what decrypts.
+    SignThenCompress,
+    /// compress → sign → encrypt, then gzip the ciphertext: the part no longer decrypts.
+    EncryptThenCompress,
+}
+
+async fn gzip(data: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    access_point::compression::gzip_compress(data, &mut out, access_point::compression::Compression::default())
+        .await
+        .map_err(|e| format!("gzip: {e}"))?;
+    Ok(out)
+}
+
+/// Builds a message with one gzip-compressed XML payload from A's keys in `order` (the library's envelope builder,
+/// signer, encryptor and MIME writer, as access-point/tests/wss_attacks.rs does), POSTs it to B, and returns B's
+/// answer with the message id and the plaintext.
+async fn ordered(ctx: &mut Ctx, order: Order) -> Result<(String, super::super::raw::Answer, Vec<u8>), String> {
+    use super::super::raw::{assemble, b_message_cert, encrypt_part, identity_of, sdk_message_pmode};
+    let plaintext = ("<ordered>".to_string() + &"processing order matters ".repeat(40) + "</ordered>").into_bytes();
+    let id = new_message_id();
+    let mut user = sdk_user_message(&id, ctx.case_id, 0)?;
+    user.payload_info =
+        vec![
+            access_point::ebms::PartInfo::new(access_point::ebms::PartRef::Cid("ordered@conformance".into()))
+                .with_property("MimeType", "text/xml")
+                .with_property("CompressionType", "application/gzip"),
+        ];
+    let b = ctx.fed.b()?;
+    let identity = identity_of(&ctx.fed.a_config)?;
+    let b_cert = b_message_cert(b)?;
+    let mut encryptor = access_point::wss::encrypt::MessageEncryptor::new(
+        &access_point::wss::encrypt::EncryptionProfile::edelivery_1_15(),
+        &b_cert,
+    )
+    .map_err(|e| e.to_string())?;
+    let compressed = gzip(&plaintext).await?;
+    let (mut part, compressed_sha256) =
+        encrypt_part(&mut encryptor, "ordered@conformance", "application/gzip", &compressed).await?;
+    let signed_sha256 = match order {
+        Order::SignThenCompress => openssl::sha::sha256(&plaintext),
+        Order::CompressSignEncrypt | Order::EncryptThenCompress => compressed_sha256,
+    };
+    if let Order::EncryptThenCompress = order {
+        part.bytes = gzip(&part.bytes).await?;
+    }
+    let digest = access_point::wss::sign::AttachmentDigest {
+        content_id: "ordered@conformance".into(),
+        sha256: signed_sha256,
+    };
+    let (content_type, body) = assemble(
+        user,
+        &[digest],
+        &identity.message,
+        &sdk_message_pmode()?,
+        &encryptor.security_header_xml(),
+        vec![part],
+    )
+    .await?;
+    let answer = post_to_b(&ctx.fed.a_config, b, &content_type, body).await?;
+    Ok((id, answer, plaintext))
+}
+
+/// The right order is accepted and B stores the decompressed plaintext; `wrong` is refused with `code`, nothing
+/// stored.
+async fn order_case(ctx: &mut Ctx, wrong: Order, name: &str, code: &str) -> Result<(), String> {
+    let (good_id, answer, plaintext) = ordered(ctx, Order::CompressSignEncrypt).await?;
+    ctx.evidence.note("compress_sign_encrypt.message_id", &good_id);
+    ensure(answer.is_signed_receipt(), || {
+        format!("compress-sign-encrypt refused: {}", truncate(&answer.body))
+    })?;
+    let b = ctx.fed.b()?;
+    let received = inbound(b, &good_id)
+        .await?
+        .ok_or("the well-ordered message is not stored at B")?;
+    let part = received.payloads.first().ok_or("no payload stored")?;
+    let path = b
+        .store()
+        .payload_files()
+        .path_of(received.key, part)
+        .map_err(|e| e.to_string())?;
+    ensure(std::fs::read(path).map_err(|e| e.to_string())? == plaintext, || {
+        "B stored other bytes than the plaintext".into()
+    })?;
+    let (bad_id, answer, _) = ordered(ctx, wrong).await?;
+    let got = answer.error_code().unwrap_or_default();
+    ctx.evidence.note(&format!("{name}.message_id"), &bad_id);
+    ctx.evidence.note(&format!("{name}.error_code"), &got);
+    ensure(got == code, || {
+        format!(
+            "{name}: expected {code}, got HTTP {} {}",
+            answer.status,
+            truncate(&answer.body)
+        )
+    })?;
+    ensure(inbound(ctx.fed.b()?, &bad_id).await?.is_none(), || {
+        format!("the {name} message was stored")
+    })
+}
+
+/// TA34–35: compress-then-sign is accepted; sign-then-compress fails the attachment digest (EBMS:0101).
+pub fn ta34_35(ctx: &mut Ctx) -> CaseFuture<'_> {
+    Box::pin(async move { order_case(ctx, Order::SignThenCompress, "sign_then_compress", "EBMS:0101").await })
+}
+
+/// TA36–37: compress-then-encrypt is accepted; encrypt-then-compress does not decrypt (EBMS:0102).
+pub fn ta36_37(ctx: &mut Ctx) -> CaseFuture<'_> {
+    Box::pin(async move { order_case(ctx, Order::EncryptThenCompress, "encrypt_then_compress", "EBMS:0102").await })
+}
+
+/// TA08: a PartInfo whose href is an external hyperlink gets a synchronous EBMS:0011 (ExternalPayloadError) and
+/// nothing is stored. The href is edited into a message sealed with A's keys: the model cannot express an external
+/// reference, and the header is refused when read, before its signature is checked (a signature failure would be
+/// EBMS:0101).
+pub fn ta08(ctx: &mut Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let id = new_message_id();
+        ctx.evidence.note("message_id", &id);
+        let (sealed, body) = sealed_with(ctx, &id, &[("x1@conformance", "text/xml", b"<x/>", false)], vec![]).await?;
+        let external = "https://files.conformance.example/payload.xml";
+        let hostile = super::super::raw::replace_once(
+            &body,
+            b"href=\"cid:x1@conformance\"",
+            format!("href=\"{external}\"").as_bytes(),
+        )?;
+        ctx.evidence.note("href", external);
+        let b = ctx.fed.b()?;
+        let answer = post_to_b(&ctx.fed.a_config, b, &sealed.content_type, hostile).await?;
+        let code = answer.error_code().unwrap_or_default();
+        ctx.evidence.note("http_status", answer.status);
+        ctx.evidence.note("error_code", &code);
+        ensure(code == "EBMS:0011", || {
+            format!(
+                "expected EBMS:0011, got HTTP {} {}",
+                answer.status,
+                truncate(&answer.body)
+            )
+        })?;
+        ensure(inbound(b, &id).await?.is_none(), || "the message was stored".into())
+    })
+}
+
+/// One CharacterSet message: payload `bytes` declared as `charset`; returns (message id, sealed references, B's
+/// answer, whether the wire carries the property).
+async fn with_character_set(
+    ctx: &mut Ctx,
+    charset: &str,
+    bytes: &[u8],
+) -> Result<(String, Vec<xmldsig::Reference>, super::super::raw::Answer, bool), String> {
+    let id = new_message_id();
+    let extra = vec![("CharacterSet".to_string(), charset.to_string())];
+    let (sealed, body) = sealed_with(ctx, &id, &[("cs@conformance", "text/xml", bytes, true)], extra).await?;
+    let on_wire = String::from_utf8_lossy(&body).contains(&format!("name=\"CharacterSet\">{charset}<"));
+    let answer = post_to_b(&ctx.fed.a_config, ctx.fed.b()?, &sealed.content_type, body).await?;
+    Ok((id, sealed.sent_references, answer, on_wire))
+}
+
+/// TA27–29: CharacterSet UTF-16 and UTF-8 travel in PartProperties inside the signed eb:Messaging and are accepted
+/// (B's receipt echoes that Messaging's digest, and B stores the payload bytes unchanged); an invalid value gets
+/// EBMS:0003 and nothing is stored. B's store keeps no part properties, so a consumer does not see the value.
+pub fn ta27_29(ctx: &mut Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        use base64::Engine;
+        let utf16: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain("<doc>å ä ö UTF-16</doc>".encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        let utf8 = "<doc>å ä ö UTF-8</doc>".as_bytes().to_vec();
+        for (charset, bytes) in [("UTF-16", utf16), ("UTF-8", utf8)] {
+            let (id, references, answer, on_wire) = with_character_set(ctx, charset, &bytes).await?;
+            ctx.evidence.note(&format!("{charset}.message_id"), &id);
+            ensure(on_wire, || format!("CharacterSet {charset} is not on the wire"))?;
+            ensure(answer.is_signed_receipt(), || {
+                format!("CharacterSet {charset} refused: {}", truncate(&answer.body))
+            })?;
+            let messaging = references
+                .iter()
+                .find(|r| r.uri.starts_with("#_messaging-"))
+                .ok_or("no Messaging reference among the signed ones")?;
+            let digest = base64::engine::general_purpose::STANDARD.encode(&messaging.digest_value);
+            ensure(answer.body.contains(&digest), || {
+                format!("B's receipt does not echo the Messaging digest carrying CharacterSet {charset}")
+            })?;
+            let b = ctx.fed.b()?;
+            let received = inbound(b, &id).await?.ok_or("not stored at B")?;
+            let part = received.payloads.first().ok_or("no payload stored")?;
+            let path = b
+                .store()
+                .payload_files()
+                .path_of(received.key, part)
+                .map_err(|e| e.to_string())?;
+            ensure(std::fs::read(path).map_err(|e| e.to_string())? == bytes, || {
+                format!("the {charset} payload differs at B")
+            })?;
+        }
+        let (id, _, answer, _) = with_character_set(ctx, "not-a-charset!", b"<x/>").await?;
+        let code = answer.error_code().unwrap_or_default();
+        ctx.evidence.note("invalid.message_id", &id);
+        ctx.evidence.note("invalid.error_code", &code);
+        ensure(code == "EBMS:0003", || {
+            format!(
+                "invalid CharacterSet: expected EBMS:0003, got {}",
+                truncate(&answer.body)
+            )
+        })?;
+        ensure(inbound(ctx.fed.b()?, &id).await?.is_none(), || {
+            "the message with an invalid CharacterSet was stored".into()
+        })
+    })
+}
