@@ -2,9 +2,11 @@
 //! XHE) in [`business`].
 
 mod business;
+mod revocation;
 mod sdk_support;
 
 pub use business::{tf01, tf04, tf06, tf07, tf09, tf10};
+pub use revocation::{sec_revoked_cert, tf02};
 
 use std::io::Write;
 use std::time::Duration;

@@ -46,7 +46,7 @@ pub fn all() -> Vec<Case> {
         case("cef-TA45", Some(cef::ta45)),
         case("cef-4C-TA01-03", None),
         case("digg-TF-01", Some(digg::tf01)),
-        case("digg-TF-02", None),
+        case("digg-TF-02", Some(digg::tf02)),
         case("digg-TF-03", Some(digg::tf03)),
         case("digg-TF-04", Some(digg::tf04)),
         case("digg-TF-05", Some(digg::tf05)),
