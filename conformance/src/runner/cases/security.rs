@@ -18,7 +18,7 @@ pub fn cases() -> Vec<Case> {
         case("sec-unsigned-attachment", Some(unsigned_attachment)),
         case("sec-foreign-ca", Some(foreign_ca)),
         case("sec-expired-cert", Some(expired_cert)),
-        case("sec-revoked-cert", None),
+        case("sec-revoked-cert", Some(super::digg::sec_revoked_cert)),
         case("sec-wrong-receiver-cert", Some(wrong_receiver_cert)),
         case("sec-replayed-message-id", Some(replayed_message_id)),
         case("sec-dtd-entities", Some(dtd_entities)),
