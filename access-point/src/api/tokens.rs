@@ -795,6 +795,56 @@ mod tests {
     }
 
     #[test]
+    fn certificate_entries_answer_only_to_their_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("api-tokens.json");
+        let pki = crate::pki::dev::DevPki::throwaway("AP-CERT-ENTRY").unwrap();
+        let new = NewToken {
+            name: "case-system".into(),
+            operator: false,
+            scopes: vec![StoredScope::parse("0203:example.se/fa:read").unwrap()],
+            expires: None,
+        };
+        let record = create_for_certificate(&path, new.clone(), &pki.tls.certificate).unwrap();
+        let again = NewToken {
+            name: "other-name".into(),
+            ..new
+        };
+        assert!(matches!(
+            create_for_certificate(&path, again, &pki.tls.certificate),
+            Err(TokenError::CertificateTaken(_))
+        ));
+        let store = TokenStore::new(&path);
+        let now = OffsetDateTime::now_utc();
+        let fingerprint = certificate_fingerprint(&pki.tls.certificate.to_der().unwrap());
+        assert_eq!(
+            store.verify_certificate(&fingerprint, now).unwrap().actor(),
+            "mtls:case-system"
+        );
+        let other = certificate_fingerprint(&pki.message.certificate.to_der().unwrap());
+        assert_eq!(
+            store.verify_certificate(&other, now),
+            Err(AuthError::UnknownCertificate)
+        );
+        // Even a hand-edited entry that carries a secret digest does not accept a bearer token with its id.
+        let mut token_with_entry_id = ApiToken::generate().unwrap();
+        for (i, byte) in token_with_entry_id.id.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&record.id[2 * i..2 * i + 2], 16).unwrap();
+        }
+        let text = std::fs::read_to_string(&path).unwrap().replace(
+            "\"secret_sha256\": \"\"",
+            &format!("\"secret_sha256\": \"{}\"", hex(&token_with_entry_id.secret_digest())),
+        );
+        std::fs::write(&path, text).unwrap();
+        assert_eq!(
+            store.verify(&token_with_entry_id.to_string(), now),
+            Err(AuthError::InvalidToken)
+        );
+        revoke(&path, "case-system").unwrap();
+        assert_eq!(store.verify_certificate(&fingerprint, now), Err(AuthError::Revoked));
+    }
+
+    #[test]
     fn an_unreadable_tokens_file_refuses_every_token() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("api-tokens.json");
