@@ -19,6 +19,9 @@ use report::{CaseResult, Evidence, KnownGaps, Report, Verdict};
 
 /// How long one case may take before it counts as failed.
 pub const CASE_TIMEOUT: Duration = Duration::from_secs(180);
+/// A case that ends with an error starting with this is SKIPPED, not failed: a third-party peer it needs is missing
+/// (the rest of the text says which and how to install it).
+pub const SKIPPED_PREFIX: &str = "SKIPPED: ";
 
 /// What a running case can use and record.
 pub struct Ctx {
@@ -118,6 +121,7 @@ pub async fn run(options: &RunOptions) -> Result<Report, String> {
                         Some("passes but is listed in known-gaps.toml: remove it from the list".into()),
                         ctx.evidence,
                     ),
+                    (Err(e), None) if e.starts_with(SKIPPED_PREFIX) => (Verdict::Skip, Some(e), ctx.evidence),
                     (Err(e), None) => (Verdict::Fail, Some(e), ctx.evidence),
                     (Err(e), Some(reason)) => (
                         Verdict::Skip,

@@ -3,6 +3,7 @@
 pub mod as4v2;
 pub mod cef;
 pub mod digg;
+pub mod interop;
 pub mod security;
 
 use std::time::Duration;
@@ -65,6 +66,7 @@ pub fn all() -> Vec<Case> {
         case("as4v2-TC03", None),
     ];
     cases.extend(security::cases());
+    cases.extend(interop::cases());
     cases
 }
 
