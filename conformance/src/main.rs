@@ -1,6 +1,6 @@
 //! `conformance run [--filter ID]... [--report FILE.json] [--long]`: runs the conformance cases against a local
 //! federation and exits non-zero when any case fails.
-//! `conformance bench [--quick] [--gib]`: the published performance figures (docs/performance.md, see
+//! `conformance bench [--quick | --smoke] [--gib]`: the published performance figures (docs/performance.md, see
 //! `conformance::bench`).
 
 use std::path::PathBuf;
@@ -49,13 +49,17 @@ struct BenchArgs {
     /// Fewer messages per size (a loaded or small machine); the page says so.
     #[arg(long)]
     quick: bool,
+    /// A few tiny messages (1 KB, 100 KB): proves the tool runs, in seconds (CI); not figures to publish.
+    #[arg(long, conflicts_with_all = ["quick", "gib"])]
+    smoke: bool,
     /// Seconds per openssl speed measurement.
     #[arg(long, default_value_t = 3)]
     openssl_seconds: u32,
     /// Leave out the PyPI as4 comparison.
     #[arg(long)]
     no_as4: bool,
-    /// How often each message's state is polled (latency resolution), in milliseconds.
+    /// How often a message's state is polled, in milliseconds, should the sender's event stream break (outcomes
+    /// normally come from that stream).
     #[arg(long, default_value_t = 5)]
     poll_ms: u64,
     /// The markdown page to write.
@@ -77,7 +81,13 @@ fn bench(args: BenchArgs) -> ExitCode {
     let options = conformance::bench::BenchOptions {
         sdk_ap: args.sdk_ap,
         gib: args.gib,
-        quick: args.quick,
+        scale: if args.smoke {
+            conformance::bench::Scale::Smoke
+        } else if args.quick {
+            conformance::bench::Scale::Quick
+        } else {
+            conformance::bench::Scale::Full
+        },
         openssl_seconds: args.openssl_seconds,
         no_as4: args.no_as4,
         poll: std::time::Duration::from_millis(args.poll_ms.max(1)),

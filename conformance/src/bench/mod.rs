@@ -8,6 +8,7 @@
 
 pub mod as4;
 pub mod ceilings;
+pub mod events;
 pub mod pair;
 pub mod report;
 
@@ -18,7 +19,8 @@ use std::time::{Duration, Instant};
 use access_point::api::client::UploadPayload;
 use access_point::api::submit::SubmitRequest;
 use access_point::api::ApiClient;
-use access_point::store::State;
+
+use events::{DeliveryWatch, Outcome};
 
 pub const KB: u64 = 1024;
 pub const MB: u64 = 1024 * 1024;
@@ -31,8 +33,8 @@ pub struct BenchOptions {
     pub sdk_ap: PathBuf,
     /// Also measure 1 GiB payloads.
     pub gib: bool,
-    /// Fewer messages per size (a loaded or small machine); the page says so.
-    pub quick: bool,
+    /// How many messages per size.
+    pub scale: Scale,
     /// Seconds per `openssl speed` measurement.
     pub openssl_seconds: u32,
     /// Leave out the PyPI `as4` comparison.
@@ -55,20 +57,36 @@ pub struct Plan {
     pub concurrency: usize,
 }
 
+/// How many messages a run sends per size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    /// The published figures.
+    Full,
+    /// Fewer messages per size (a loaded or small machine); the page says so.
+    Quick,
+    /// A few tiny messages (1 KB and 100 KB only, no 1 GiB): proves the tool runs end to end, in seconds; the
+    /// page says its figures are not for publishing.
+    Smoke,
+}
+
 /// The sizes and message counts of a run.
-pub fn plans(gib: bool, quick: bool) -> Vec<Plan> {
-    let plan = |size, full: usize, short: usize, concurrency| Plan {
+pub fn plans(gib: bool, scale: Scale) -> Vec<Plan> {
+    let plan = |size, counts: [usize; 3], concurrency| Plan {
         size,
-        messages: if quick { short } else { full },
+        messages: match scale {
+            Scale::Full => counts[0],
+            Scale::Quick => counts[1],
+            Scale::Smoke => counts[2],
+        },
         concurrency,
     };
-    let mut plans = vec![
-        plan(KB, 300, 60, 8),
-        plan(100 * KB, 100, 30, 8),
-        plan(10 * MB, 12, 4, 2),
-    ];
+    let mut plans = vec![plan(KB, [300, 60, 3], 8), plan(100 * KB, [100, 30, 3], 8)];
+    if scale == Scale::Smoke {
+        return plans;
+    }
+    plans.push(plan(10 * MB, [12, 4, 0], 2));
     if gib {
-        plans.push(plan(GIB, 2, 1, 1));
+        plans.push(plan(GIB, [2, 1, 0], 1));
     }
     plans
 }
@@ -211,13 +229,35 @@ pub fn load_average() -> Option<f64> {
         .ok()
 }
 
+/// The commit the run was started from (the sdk-ap binary is built from the same tree by the documented command).
+fn commit() -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match git(&["rev-parse", "--short", "HEAD"]) {
+        None => "unknown (not run in a git checkout)".into(),
+        Some(head) => match git(&["status", "--porcelain", "--untracked-files=no"]) {
+            Some(changes) if changes.is_empty() => head,
+            _ => format!("{head} (+ uncommitted changes in the working tree)"),
+        },
+    }
+}
+
 /// Everything one run measured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BenchReport {
     pub date: String,
     pub command: String,
     pub machine: Machine,
-    pub quick: bool,
+    pub scale: Scale,
+    /// `git rev-parse --short HEAD` of the tree the run was started in, with `(+ uncommitted changes)` when the
+    /// working tree differs from it.
+    pub commit: String,
     pub poll: Duration,
     pub ceilings: Result<ceilings::Ceilings, String>,
     pub rows: Vec<Row>,
@@ -258,9 +298,11 @@ fn submission() -> SubmitRequest {
     }
 }
 
-/// Submits one message and polls it to its final state; the latency is submission → Delivered.
+/// Submits one message and waits for its outcome on the sender's event stream; the latency is submission →
+/// `Delivered` (the `delivered` event reaching the benchmark).
 async fn one_message(
-    client: ApiClient,
+    client: &ApiClient,
+    watch: &DeliveryWatch,
     payload: UploadPayload,
     poll: Duration,
     deadline: Instant,
@@ -270,22 +312,10 @@ async fn one_message(
         .submit(&submission(), &[payload])
         .await
         .map_err(|e| format!("submit: {e}"))?;
-    loop {
-        if let Some(view) = client
-            .message(&accepted.message_id)
-            .await
-            .map_err(|e| format!("status of {}: {e}", accepted.message_id))?
-        {
-            match view.state {
-                State::Delivered => return Ok(started.elapsed()),
-                State::Failed => return Err(format!("{} failed: {:?}", accepted.message_id, view.last_error)),
-                _ => {}
-            }
-        }
-        if Instant::now() > deadline {
-            return Err(format!("{} not delivered in time", accepted.message_id));
-        }
-        tokio::time::sleep(poll).await;
+    let seen = watch.wait(client, &accepted.message_id, poll, deadline).await?;
+    match seen.outcome {
+        Outcome::Delivered => Ok(seen.at.saturating_duration_since(started)),
+        Outcome::Failed(reason) => Err(format!("{} failed: {reason}", accepted.message_id)),
     }
 }
 
@@ -294,25 +324,37 @@ fn size_timeout(plan: &Plan) -> Duration {
     Duration::from_secs(120 + (plan.size / MB) * plan.messages as u64 / 2)
 }
 
-/// One size between two fresh sdk-ap processes: a warm-up message (TLS session, caches; not counted), then
-/// `plan.messages` with `plan.concurrency` in flight.
-pub async fn measure_sdk_ap(bin: &Path, work: &Path, plan: &Plan, poll: Duration) -> Result<Row, String> {
+/// One size between two fresh sdk-ap processes: a 1 KB warm-up message (TLS session, caches; not counted), then
+/// `plan.messages` with `plan.concurrency` in flight. Also returns a note when the event stream broke and outcomes
+/// had to be polled.
+pub async fn measure_sdk_ap(
+    bin: &Path,
+    work: &Path,
+    plan: &Plan,
+    poll: Duration,
+) -> Result<(Row, Option<String>), String> {
     std::fs::create_dir_all(work).map_err(|e| format!("{}: {e}", work.display()))?;
-    let (a_config, b_config) = pair::create(work, plan.size, pair::api_takes_tokens(bin))?;
+    let (a_config, b_config) = pair::create(work, plan.size)?;
     let b = pair::serve(bin, &b_config, &work.join("b.log"))?;
     let a = pair::serve(bin, &a_config, &work.join("a.log"))?;
-    let payload_path = work.join("payload.bin");
-    write_payload(&payload_path, plan.size)?;
-    let payload = UploadPayload {
-        path: payload_path.clone(),
+    let upload = |path: PathBuf| UploadPayload {
+        path,
         mime_type: "application/octet-stream".into(),
     };
+    let warm_up = work.join("warm-up.bin");
+    write_payload(&warm_up, KB)?;
+    let payload_path = work.join("payload.bin");
+    write_payload(&payload_path, plan.size)?;
+    let payload = upload(payload_path);
     let a_settings = access_point::config::Config::load(&a_config).map_err(|e| e.to_string())?;
-    let client = ApiClient::new(a.api)
-        .with_config_token(&a_settings, None)
-        .map_err(|e| e.to_string())?;
+    let client = ApiClient::for_config(&a_settings, None).map_err(|e| e.to_string())?;
+    let watch = Arc::new(
+        DeliveryWatch::open(a.api, &a_settings)
+            .await
+            .map_err(|e| e.to_string())?,
+    );
     let deadline = Instant::now() + size_timeout(plan);
-    one_message(client, payload.clone(), poll, deadline)
+    one_message(&client, &watch, upload(warm_up), poll, deadline)
         .await
         .map_err(|e| format!("warm-up message: {e}"))?;
 
@@ -321,9 +363,9 @@ pub async fn measure_sdk_ap(bin: &Path, work: &Path, plan: &Plan, poll: Duration
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..plan.messages {
         let permit = semaphore.clone().acquire_owned().await.map_err(|e| e.to_string())?;
-        let payload = payload.clone();
+        let (payload, client, watch) = (payload.clone(), client.clone(), watch.clone());
         tasks.spawn(async move {
-            let result = one_message(client, payload, poll, deadline).await;
+            let result = one_message(&client, &watch, payload, poll, deadline).await;
             drop(permit);
             result
         });
@@ -341,13 +383,20 @@ pub async fn measure_sdk_ap(bin: &Path, work: &Path, plan: &Plan, poll: Duration
     a.stop();
     b.stop();
     let delivered = latencies.len();
+    let stream_note = watch.broken().map(|reason| {
+        format!(
+            "sdk-ap at {}: the event stream stopped ({reason}); later outcomes were polled every {poll:?}.",
+            report::size_label(plan.size)
+        )
+    });
     failures.truncate(3);
-    Ok(Row {
+    let row = Row {
         stack: Stack::SdkAp,
         concurrency: plan.concurrency,
         measured: Measured::new(plan.size, plan.messages, delivered, wall, latencies, a_rss, b_rss),
         failures,
-    })
+    };
+    Ok((row, stream_note))
 }
 
 /// The whole run: ceilings, every size for sdk-ap (and as4 where it fits in memory), then the page and the chart.
@@ -384,17 +433,18 @@ pub async fn run(options: &BenchOptions) -> Result<BenchReport, String> {
             }
         }
     };
-    if !options.gib {
+    if !options.gib && options.scale != Scale::Smoke {
         notes.push("1 GiB payloads not measured in this run (`--gib` adds them).".into());
     }
     let mut rows = Vec::new();
-    for plan in plans(options.gib, options.quick) {
+    for plan in plans(options.gib, options.scale) {
         eprintln!(
             "bench: sdk-ap, {} bytes x {} ({} in flight)",
             plan.size, plan.messages, plan.concurrency
         );
         let dir = work.join(format!("sdk-ap-{}", plan.size));
-        let row = measure_sdk_ap(&bin, &dir, &plan, options.poll).await?;
+        let (row, stream_note) = measure_sdk_ap(&bin, &dir, &plan, options.poll).await?;
+        notes.extend(stream_note);
         // The spooled copies of large payloads are gigabytes: gone before the next size.
         let _ = std::fs::remove_dir_all(&dir);
         rows.push(row);
@@ -419,7 +469,8 @@ pub async fn run(options: &BenchOptions) -> Result<BenchReport, String> {
         date,
         command: options.command.clone(),
         machine,
-        quick: options.quick,
+        scale: options.scale,
+        commit: commit(),
         poll: options.poll,
         ceilings,
         rows,
@@ -477,8 +528,17 @@ mod tests {
 
     #[test]
     fn plans_cover_the_published_sizes() {
-        let sizes: Vec<u64> = plans(true, false).iter().map(|p| p.size).collect();
+        let sizes: Vec<u64> = plans(true, Scale::Full).iter().map(|p| p.size).collect();
         assert_eq!(sizes, vec![KB, 100 * KB, 10 * MB, GIB]);
-        assert!(plans(false, true).iter().all(|p| p.size < GIB && p.messages >= 1));
+        assert!(plans(false, Scale::Quick)
+            .iter()
+            .all(|p| p.size < GIB && p.messages >= 1));
+        let smoke = plans(true, Scale::Smoke);
+        assert!(
+            smoke
+                .iter()
+                .all(|p| p.size <= 100 * KB && (1..=5).contains(&p.messages)),
+            "{smoke:?}"
+        );
     }
 }

@@ -29,6 +29,11 @@ impl ServedAp {
         peak_rss_kib(self.child.id())
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGTERM, then waits for the exit (the store is flushed on the way out).
     pub fn stop(mut self) {
         self.terminate();
@@ -78,30 +83,10 @@ fn fit_limits(config: &Path, payload_bytes: u64) -> Result<(), String> {
     std::fs::write(config, text).map_err(|e| format!("{}: {e}", config.display()))
 }
 
-/// Whether the binary under test authenticates its local API with tokens (it then has `sdk-ap api-token`).
-pub fn api_takes_tokens(bin: &Path) -> bool {
-    Command::new(bin)
-        .args(["api-token", "--help"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// The benchmark's API clients send no token: on a binary that authenticates, the loopback API is set to
-/// `authentication = "none"` (allowed on loopback only; token checks are not what this run measures).
-fn open_api(config: &Path) -> Result<(), String> {
-    let text = std::fs::read_to_string(config).map_err(|e| format!("{}: {e}", config.display()))?;
-    if !text.contains("\n[api]\n") {
-        return Err(format!("{}: no [api] section", config.display()));
-    }
-    let text = text.replacen("\n[api]\n", "\n[api]\nauthentication = \"none\"\n", 1);
-    std::fs::write(config, text).map_err(|e| format!("{}: {e}", config.display()))
-}
-
-/// Creates A and B under `dir`, linked both ways, with limits for `payload_bytes` (and an open loopback API when
-/// `open_api_needed`).
-pub fn create(dir: &Path, payload_bytes: u64, open_api_needed: bool) -> Result<(PathBuf, PathBuf), String> {
+/// Creates A and B under `dir`, linked both ways, with limits for `payload_bytes`. Their local APIs keep token
+/// authentication: the bench's client uses the operator token `init` writes (`[api] client_token_file`), so the
+/// measured path includes the bearer-token check every real client pays.
+pub fn create(dir: &Path, payload_bytes: u64) -> Result<(PathBuf, PathBuf), String> {
     let mut files = Vec::new();
     for (name, party) in [("a", SENDER_PARTY), ("b", RECEIVER_PARTY)] {
         let outcome = init(&InitArgs {
@@ -113,9 +98,6 @@ pub fn create(dir: &Path, payload_bytes: u64, open_api_needed: bool) -> Result<(
         })
         .map_err(|e| format!("init {party}: {e}"))?;
         fit_limits(&outcome.config_file, payload_bytes)?;
-        if open_api_needed {
-            open_api(&outcome.config_file)?;
-        }
         files.push(outcome.config_file);
     }
     add_peer_from(&files[0], &files[1]).map_err(|e| format!("linking A to B: {e}"))?;

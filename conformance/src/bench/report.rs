@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use plotters::prelude::*;
 
-use super::{BenchReport, Row, Stack, GIB, KB, MB};
+use super::{BenchReport, Row, Scale, Stack, GIB, KB, MB};
 
 /// `1 KB`, `100 KB`, `10 MB`, `1 GiB` (binary units, as the sizes are powers of two).
 pub fn size_label(bytes: u64) -> String {
@@ -127,11 +127,21 @@ pub fn markdown(report: &BenchReport, svg_name: &str) -> String {
             ""
         }
     );
-    if report.quick {
-        let _ = writeln!(
-            out,
-            "- **Short run** (`--quick`): fewer messages per size, so p99 rests on few samples."
-        );
+    let _ = writeln!(out, "- **Commit**: {}", report.commit);
+    match report.scale {
+        Scale::Full => {}
+        Scale::Quick => {
+            let _ = writeln!(
+                out,
+                "- **Short run** (`--quick`): fewer messages per size, so p99 rests on few samples."
+            );
+        }
+        Scale::Smoke => {
+            let _ = writeln!(
+                out,
+                "- **Smoke run** (`--smoke`): a few tiny messages to prove the tool works; not figures to publish."
+            );
+        }
     }
     for note in &report.notes {
         let _ = writeln!(out, "- {note}");
@@ -178,12 +188,22 @@ pub fn markdown(report: &BenchReport, svg_name: &str) -> String {
         out,
         "- **sdk-ap → sdk-ap**: for each size a fresh pair of `sdk-ap serve` processes (release build, development \
          PKI with RSA-3072 message keys, built-in SDK P-Mode: gzip, RSA-SHA256 signature, AES-128-GCM with RSA-OAEP \
-         key transport, signed receipt) on 127.0.0.1 with mutual TLS. Messages are submitted to A's local API with \
-         the given number in flight; each is timed from the submission request to the `Delivered` state (B stored \
-         it durably, answered with a signed receipt, A verified and stored that receipt), polled every {} ms. One \
-         warm-up message per pair is not counted. msg/s = delivered messages ÷ (first submission → last outcome). \
-         Payloads are incompressible bytes, so compression gains nothing.",
-        report.poll.as_millis()
+         key transport, signed receipt) on 127.0.0.1 with mutual TLS. Messages are submitted to A's local API (with \
+         the operator's bearer token) with the given number in flight; each is timed from the submission request to \
+         the `delivered` event on A's event stream (`GET /api/v1/events`: B stored the message durably and answered \
+         with a signed receipt, A verified and stored that receipt){}. One 1 KB warm-up message per pair is not \
+         counted. msg/s = delivered messages ÷ (first submission → last outcome). Payloads are incompressible \
+         bytes (so compression gains nothing), sent as a raw AS4 payload under the `sdk-message` P-Mode: B's SDK \
+         classifier, which runs after the receipt, finds no XHE envelope in them and drops them from its inbox \
+         (TF-09), so the figures measure the signed + encrypted AS4 exchange, not the SDK business layer.",
+        if report.notes.iter().any(|n| n.contains("event stream stopped")) {
+            format!(
+                " (where the stream stopped, see above, by polling the message's state every {} ms)",
+                report.poll.as_millis()
+            )
+        } else {
+            String::new()
+        }
     );
     let _ = writeln!(
         out,
@@ -378,7 +398,8 @@ mod tests {
                 load_start: Some(3.5),
                 load_end: Some(2.0),
             },
-            quick: true,
+            scale: Scale::Quick,
+            commit: "abc1234".into(),
             poll: ms(5),
             ceilings: Ok(Ceilings {
                 openssl_version: "OpenSSL 3.0.19".into(),
@@ -431,6 +452,7 @@ mod tests {
             "Test CPU, 2 cores",
             "other jobs shared the machine",
             "Short run",
+            "- **Commit**: abc1234",
             "| RSA-3072 sign | 1200 /s |",
             "| RSA ceiling: RSA-3072 sign/s ÷ 3 private-key operations per message | 400.0 msg/s |",
             "![Throughput by payload size](performance.svg)",
