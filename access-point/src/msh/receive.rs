@@ -117,7 +117,8 @@ impl Receiver {
         if let Err(error) = check_profile(&opened.pmode, user, |p| shared.config.serves(p)) {
             return Answer::Refused(error.with_ref_to_message(&message_id));
         }
-        let receipt = match wss_message::build_receipt(&opened, &shared.identity.message, &opened.pmode) {
+        let signer = receipt_signer(&shared.identity, &opened.pmode);
+        let receipt = match wss_message::build_receipt(&opened, signer, &opened.pmode) {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(message_id = %message_id, error = %e, "cannot build the receipt");
@@ -298,6 +299,16 @@ pub fn choose_pmode(pmodes: &pmode::PModeSet, user: &UserMessage) -> Result<pmod
         .match_incoming(&keys)
         .cloned()
         .map_err(|e| EbmsError::new(ErrorCode::ProcessingModeMismatch, e.to_string()).with_ref_to_message(message_id))
+}
+
+/// The key that signs our receipt under `pmode`: the Ed25519 key when the P-Mode signs with eddsa-ed25519 (eDelivery
+/// AS4 2.0), else the RSA message key (SDK, AS4 1.15).
+pub fn receipt_signer<'a>(identity: &'a crate::pki::NodeIdentity, pmode: &pmode::PMode) -> &'a crate::pki::KeyPair {
+    let ed25519 = pmode::algorithms::SignatureAlgorithm::EddsaEd25519;
+    match (&pmode.security.signature, &identity.ed25519) {
+        (Some(policy), Some(key)) if policy.algorithm == ed25519 => key,
+        _ => &identity.message,
+    }
 }
 
 /// Profile checks after security: every property the P-Mode requires is present and non-empty (EBMS:0003

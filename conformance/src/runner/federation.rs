@@ -55,6 +55,7 @@ fn free_port() -> Result<u16, FederationError> {
 pub fn quick_retry_pmodes() -> PModeSet {
     let mut all = pmode::builtin::sdk_profile();
     all.push(pmode::builtin::ebms_test_service(Profile::Sdk));
+    all.push(as4v2_pmode());
     for p in &mut all {
         p.reception_awareness.retry = RetryPolicy::Constant {
             max_retries: RETRIES,
@@ -62,6 +63,24 @@ pub fn quick_retry_pmodes() -> PModeSet {
         };
     }
     PModeSet::from_pmodes(all, "<conformance>").expect("the built-in P-Modes are valid")
+}
+
+/// Service, action and id of the run's eDelivery AS4 2.0 P-Mode (as4v2-TC02/TC03): Ed25519 signatures, X25519 +
+/// HKDF + AES-128 key wrap, AES-128-GCM payloads. Its own service and action, so SDK traffic never matches it.
+pub const AS4V2_SERVICE: &str = "urn:fdc:sdk-ap:conformance:as4v2";
+pub const AS4V2_ACTION: &str = "urn:fdc:sdk-ap:conformance:as4v2:payload";
+pub const AS4V2_PMODE_ID: &str = "conformance-edelivery-as4-2.0";
+
+/// The eDelivery AS4 2.0 common-profile P-Mode both access points of the run hold.
+pub fn as4v2_pmode() -> pmode::PMode {
+    pmode::builtin::edelivery_as4_v2(
+        AS4V2_PMODE_ID,
+        pmode::Service {
+            value: AS4V2_SERVICE.into(),
+            service_type: None,
+        },
+        AS4V2_ACTION,
+    )
 }
 
 pub async fn start_node(config: &Path) -> Result<Node, FederationError> {

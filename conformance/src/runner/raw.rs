@@ -221,3 +221,29 @@ pub async fn assemble(
         .map_err(|e| format!("writing the MIME body: {e}"))?;
     Ok((writer.content_type(), out))
 }
+
+/// Like [`post_to_b`], also returning the answer's Content-Type (what a receipt check parses the answer with).
+pub async fn post_to_b_typed(
+    a_config: &Path,
+    b: &Node,
+    content_type: &str,
+    body: Vec<u8>,
+) -> Result<(Answer, String), String> {
+    let config = Config::load(a_config).map_err(|e| e.to_string())?;
+    let identity = config.identity().map_err(|e| e.to_string())?;
+    let tls_trust = config.tls_trust_store().map_err(|e| e.to_string())?;
+    let client = As4Client::from_config(&config, &identity, &tls_trust, None).map_err(|e| e.to_string())?;
+    let url = b.config().server.endpoint_url();
+    let response = client
+        .post(&url, content_type, &http::HeaderMap::new(), OutgoingBody::bytes(body))
+        .await
+        .map_err(|e| format!("POST: {e}"))?;
+    let status = response.status.as_u16();
+    let answer_type = response.content_type().unwrap_or_default().to_string();
+    let bytes = response.bytes().await.map_err(|e| format!("reading the answer: {e}"))?;
+    let answer = Answer {
+        status,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    };
+    Ok((answer, answer_type))
+}

@@ -62,8 +62,8 @@ pub fn all() -> Vec<Case> {
         case("digg-TF-10", Some(digg::tf10)),
         case("as4v2-TC00", Some(as4v2::tc00)),
         case("as4v2-TC01", Some(as4v2::tc01)),
-        case("as4v2-TC02", None),
-        case("as4v2-TC03", None),
+        case("as4v2-TC02", Some(as4v2::tc02)),
+        case("as4v2-TC03", Some(as4v2::tc03)),
     ];
     cases.extend(security::cases());
     cases.extend(interop::cases());
