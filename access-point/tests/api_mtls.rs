@@ -364,6 +364,7 @@ async fn tokens_work_over_tls_plain_http_does_not_and_the_configured_client_uses
     let (node, api) = start(config_file).await;
     let addr = api.local_addr();
     let config = node.config().clone();
+    assert_eq!(api.base_url(), format!("https://{addr}/api/v1"));
 
     // A bearer token over TLS (no client certificate): the operator token reads the node status; a forged one
     // does not.

@@ -50,6 +50,8 @@ pub enum ApiStartError {
 /// A running API listener.
 pub struct ApiServer {
     local_addr: SocketAddr,
+    /// `[api.tls]` is on: the listener speaks HTTPS.
+    tls: bool,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
     /// Webhook delivery (`[[api.webhooks]]`), when configured.
@@ -74,6 +76,7 @@ impl ApiServer {
             return Err(ApiStartError::NotLoopback(addr));
         }
         let handshake_timeout = crate::config::TransportConfig::ms(node.config().transport.tls_handshake_timeout_ms);
+        let serves_tls = tls.is_some();
         let context = Arc::new(ApiContext::for_node(&node, addr, tls, handshake_timeout)?);
         let listener = TcpListener::bind(addr)
             .await
@@ -86,6 +89,7 @@ impl ApiServer {
         let task = tokio::spawn(accept_loop(listener, node, context, stopped));
         Ok(ApiServer {
             local_addr,
+            tls: serves_tls,
             stop,
             task,
             webhooks,
@@ -95,6 +99,12 @@ impl ApiServer {
     /// Where the API listens.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The API's base URL, `http://ADDR/api/v1` or, with `[api.tls]`, `https://ADDR/api/v1`.
+    pub fn base_url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}{API_PREFIX}", self.local_addr)
     }
 
     /// Stops accepting and waits (at most [`API_SHUTDOWN_GRACE`]) for requests in flight.

@@ -74,7 +74,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
     let node = std::sync::Arc::new(node);
     let api = match crate::api::ApiServer::start(node.clone()).await {
         Ok(api) => {
-            tracing::info!(listen = %format!("http://{}/api/v1", api.local_addr()), "local API ready");
+            tracing::info!(listen = %api.base_url(), "local API ready");
             api
         }
         Err(e) => {
