@@ -553,7 +553,11 @@ async fn delivered_with_receipt(node: &Node, accepted: &Accepted, evidence: &mut
 }
 
 /// The recipient's message system answers `message_id` with a kvittens through `node`.
-async fn kvittens_from(node: &Node, message_id: &str, response: ResponseCode) -> Result<KvittensSent, String> {
+pub(super) async fn kvittens_from(
+    node: &Node,
+    message_id: &str,
+    response: ResponseCode,
+) -> Result<KvittensSent, String> {
     let request = KvittensRequest {
         message_id: message_id.into(),
         response,
