@@ -22,7 +22,7 @@ pub fn cases() -> Vec<Case> {
         case("sec-wrong-receiver-cert", Some(wrong_receiver_cert)),
         case("sec-replayed-message-id", Some(replayed_message_id)),
         case("sec-dtd-entities", Some(dtd_entities)),
-        case("sec-oversized-parts", None),
+        case("sec-oversized-parts", Some(oversized_parts)),
         case("sec-mime-missing-boundary", Some(mime_missing_boundary)),
         case("sec-mime-truncated", Some(mime_truncated)),
         case("sec-wrong-algorithms", Some(wrong_algorithms)),
@@ -442,4 +442,105 @@ fn expired_cert(ctx: &mut Ctx) -> CaseFuture<'_> {
         let answer = post_to_b(&ctx.fed.a_config, b, &sealed.content_type, body_bytes(&sealed)?).await?;
         expect_refused(ctx, &id, answer, &["EBMS:0101"]).await
     })
+}
+
+/// The `[limits]` B runs with during sec-oversized-parts (small, so each cap is crossed with a few KiB).
+const SMALL_LIMITS: &str = "max_mime_header_bytes = 2048\nmax_soap_part_bytes = 16384\nmax_payload_bytes = 40000\n\
+                            max_mime_parts = 4\nmax_message_bytes = 65536\n";
+
+/// Stops B, writes `config` as its configuration file, and starts it again.
+async fn restart_b_with(ctx: &mut Ctx, config: &str) -> Result<(), String> {
+    if let Some(b) = ctx.fed.b.take() {
+        b.shutdown().await;
+    }
+    std::fs::write(&ctx.fed.b_config, config).map_err(|e| format!("writing B's configuration: {e}"))?;
+    ctx.fed.start_b().await.map_err(|e| e.to_string())
+}
+
+/// Oversized input against B's configured `[limits]`: B restarts with [`SMALL_LIMITS`]; a MIME part header, the
+/// SOAP part, one payload and the number of parts each cross one cap (EBMS:0007), the whole message crosses
+/// `max_message_bytes` (HTTP 413); nothing is stored and a message within the caps still gets a receipt. B gets its original configuration back afterwards.
+fn oversized_parts(ctx: &mut Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let original =
+            std::fs::read_to_string(&ctx.fed.b_config).map_err(|e| format!("reading B's configuration: {e}"))?;
+        let limited = original.replacen("[limits]\n", &format!("[limits]\n{SMALL_LIMITS}"), 1);
+        ensure(limited != original, || "B's configuration has no [limits] table".into())?;
+        let outcome = match restart_b_with(ctx, &limited).await {
+            Ok(()) => oversized_variants(ctx).await,
+            Err(e) => Err(e),
+        };
+        let restored = restart_b_with(ctx, &original).await;
+        outcome.and(restored)
+    })
+}
+
+/// Seals random (incompressible) payloads of `sizes` bytes for B, uncompressed; returns (id, content type, body).
+async fn sealed_random(ctx: &mut Ctx, sizes: &[usize]) -> Result<(String, String, Vec<u8>), String> {
+    let dir = ctx.fed.scratch(ctx.case_id)?;
+    let mut payloads = Vec::new();
+    for (n, size) in sizes.iter().enumerate() {
+        let mut bytes = vec![0u8; *size];
+        openssl::rand::rand_bytes(&mut bytes).map_err(|e| e.to_string())?;
+        let source = dir.join(format!("random-{n}.bin"));
+        std::fs::write(&source, &bytes).map_err(|e| e.to_string())?;
+        payloads.push(OutgoingPayload {
+            content_id: format!("r{n}@conformance"),
+            mime_type: "application/octet-stream".into(),
+            character_set: None,
+            compress: false,
+            source,
+            extra_part_properties: vec![],
+        });
+    }
+    let id = new_message_id();
+    let user = sdk_user_message(&id, "oversized", 0)?;
+    let sealed = seal_for_b(&ctx.fed.a_config, ctx.fed.b()?, &user, &payloads, None, &dir).await?;
+    Ok((id, sealed.content_type.clone(), body_bytes(&sealed)?))
+}
+
+async fn oversized_variants(ctx: &mut Ctx) -> Result<(), String> {
+    ctx.evidence
+        .note("limits", SMALL_LIMITS.replace('\n', "; ").trim_end_matches("; "));
+    let spool = ctx.fed.scratch(ctx.case_id)?;
+    // Control: a small message is accepted under the small limits.
+    b_still_serves(&ctx.fed.a_config, ctx.fed.b()?, &spool).await?;
+
+    // A part header section of 3 KiB (cap 2048 bytes).
+    let (id, ct, body) = sealed_random(ctx, &[100]).await?;
+    let padding = format!("Content-ID: <r0@conformance>\r\nX-Padding: {}\r\n", "p".repeat(3000));
+    let long_header = replace_once(&body, b"Content-ID: <r0@conformance>\r\n", padding.as_bytes())?;
+    refused_variant(ctx, &id, "mime_header", &ct, long_header, "EBMS:0007").await?;
+
+    // A SOAP part of over 16 KiB (an XML comment in the header; cap 16384 bytes).
+    let comment = format!("<!--{}--></env:Header>", "c".repeat(20_000));
+    let big_soap = replace_once(&body, b"</env:Header>", comment.as_bytes())?;
+    refused_variant(ctx, &id, "soap_part", &ct, big_soap, "EBMS:0007").await?;
+
+    // One payload of 48 KiB (cap 40000 bytes).
+    let (id, ct, body) = sealed_random(ctx, &[48 * 1024]).await?;
+    refused_variant(ctx, &id, "payload", &ct, body, "EBMS:0007").await?;
+
+    // Five MIME parts, root included (cap 4).
+    let (id, ct, body) = sealed_random(ctx, &[10, 10, 10, 10]).await?;
+    refused_variant(ctx, &id, "part_count", &ct, body, "EBMS:0007").await?;
+
+    // Three payloads of 25000 bytes, each within the payload cap, together over the 64 KiB message cap: the HTTP
+    // layer refuses the request by its Content-Length (413) before any of it is read.
+    let (id, ct, body) = sealed_random(ctx, &[25_000, 25_000, 25_000]).await?;
+    ctx.evidence.note("message.bytes", body.len());
+    let answer = post_to_b(&ctx.fed.a_config, ctx.fed.b()?, &ct, body).await?;
+    ctx.evidence.note("message.http_status", answer.status);
+    ensure(answer.status == 413 && answer.error_code().is_none(), || {
+        format!(
+            "message: expected HTTP 413, got HTTP {} {}",
+            answer.status,
+            truncate(&answer.body)
+        )
+    })?;
+    ensure(inbound(ctx.fed.b()?, &id).await?.is_none(), || {
+        "message: the oversized message was stored".into()
+    })?;
+
+    b_still_serves(&ctx.fed.a_config, ctx.fed.b()?, &spool).await
 }
