@@ -223,6 +223,9 @@ async fn as4_sends(ctx: &mut Ctx, python: &str, script: &Path, dir: &Path) -> Re
     ensure(out.success() && out.stdout.contains("STATE acknowledged"), || {
         format!("as4 did not accept B's answer: {}", out.text())
     })?;
+    ensure(out.stdout.contains("TAMPERED-RECEIPT refused"), || {
+        format!("as4 did not refuse B's receipt with a changed digest: {}", out.text())
+    })?;
 
     let received = inbound(b, &message_id)
         .await?
@@ -418,6 +421,9 @@ async fn send_to_as4(
     )?;
     ensure(line_after(&said, "SIGNED ") == Some("3"), || {
         format!("as4 verified other than 3 signed references (Messaging, Body, attachment): {said}")
+    })?;
+    ensure(said.contains("TAMPERED-MESSAGE refused"), || {
+        format!("as4 did not refuse our message with a changed MessageId: {said}")
     })?;
     // Our side: the message is Delivered on as4's receipt, which our sender verified and stored.
     expect_state(&record, State::Delivered)?;

@@ -8,13 +8,15 @@ c14n, signature, encryption, receipts); this file only adds the HTTP client and 
       Builds a message with as4 (signed with KEY, encrypted for TO_CERT, PAYLOAD wrapped in an SBD), POSTs it to
       URL over mutual TLS (client certificate TLS_CERT, server checked against TLS_CA), writes the answer to
       OUTDIR/answer.xml and checks it as as4's sender does (signer = TO_CERT, RefToMessageId, every signed reference
-      acknowledged). Prints "BUILT <MessageId>", "HTTP <status>", "STATE <state>", "SIGNAL-ERROR ..."; exit 0 only
-      when the message is acknowledged.
+      acknowledged). Prints "BUILT <MessageId>", "HTTP <status>", "TAMPERED-RECEIPT refused|accepted" (the answer
+      with one DigestValue character changed), "STATE <state>", "SIGNAL-ERROR ..."; exit 0 only when the message
+      is acknowledged.
   receive KEY CERT ANCHOR TLS_KEY TLS_CERT TLS_CLIENT_CA PORT OUTDIR SECONDS
       Serves https://localhost:PORT/as4 (client certificates must chain to TLS_CLIENT_CA) as a Peppol receiver
       trusting ANCHOR for message signatures (chain + CN = From PartyId, signature, digests, decryption, SBDH),
       answers the first POST with as4's signal (receipt or error) and exits. Prints "LISTENING <port>", then
-      "RECEIVED <MessageId>", "STATE <state>", "PAYLOAD <sha256> <size>", "SIGNED <n>" or "ERROR <detail>";
+      "RECEIVED <MessageId>", "STATE <state>", "PAYLOAD <sha256> <size>", "SIGNED <n>" and
+      "TAMPERED-MESSAGE refused|accepted" (the same body with its MessageId changed), or "ERROR <detail>";
       writes OUTDIR/payload. Exit 0 only when a message was received; 3 when nothing came within SECONDS.
 Every other failure prints "FAILED <type>: <detail>" and exits 1.
 """
@@ -100,6 +102,7 @@ def send(key, cert, to_cert, to_party, sender, recipient, payload, url, tls_key,
     print("HTTP", response.status, response.getheader("Content-Type", ""), flush=True)
     with open(os.path.join(out_dir, "answer.xml"), "wb") as f:
         f.write(answer)
+    tampered_receipt(answer, exchange.expected_signer)
     try:
         exchange.receive_signal(answer)
     finally:
@@ -107,6 +110,22 @@ def send(key, cert, to_cert, to_party, sender, recipient, payload, url, tls_key,
         for error in exchange.errors:
             print("SIGNAL-ERROR", error.error_code, error.short_description)
     return 0 if exchange.successful else 1
+
+
+def tampered_receipt(answer, signer):
+    """Negative control: the answer with one DigestValue character changed must not verify."""
+    at = answer.find(b"DigestValue>")
+    if at < 0:
+        print("TAMPERED-RECEIPT none (no DigestValue in the answer)")
+        return
+    at += len(b"DigestValue>")
+    bad = bytearray(answer)
+    bad[at] = ord("B") if bad[at] == ord("A") else ord("A")
+    try:
+        peppol.PeppolAS4Profile.parse_receipt(bytes(bad), signer)
+        print("TAMPERED-RECEIPT accepted")
+    except Exception as error:
+        print("TAMPERED-RECEIPT refused", type(error).__name__)
 
 
 def receive(key, cert, anchor, tls_key, tls_cert, tls_client_ca, port, out_dir, seconds):
@@ -147,7 +166,7 @@ def receive(key, cert, anchor, tls_key, tls_cert, tls_client_ca, port, out_dir, 
             self.end_headers()
             self.wfile.write(signal)
             self.wfile.flush()
-            outcome["exchange"] = exchange
+            outcome["exchange"], outcome["headers"], outcome["body"] = exchange, headers, body
 
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=tls_client_ca)
     context.verify_mode = ssl.CERT_REQUIRED
@@ -175,6 +194,13 @@ def receive(key, cert, anchor, tls_key, tls_cert, tls_client_ca, port, out_dir, 
         f.write(payload)
     print("PAYLOAD", hashlib.sha256(payload).hexdigest(), len(payload))
     print("SIGNED", len(message.signed_references))
+    # Negative control: the same message with its MessageId changed must be refused.
+    mid = exchange.message_id.encode()
+    second = peppol.parse_peppol_message(
+        outcome["headers"], outcome["body"].replace(mid, b"x" + mid, 1), party, security_policy=policy
+    )
+    verdict = "accepted" if second.state is as4.ExchangeState.RECEIVED else "refused"
+    print("TAMPERED-MESSAGE", verdict, type(second.message.parse_error).__name__)
     return 0 if exchange.state is as4.ExchangeState.RECEIVED else 1
 
 
