@@ -398,25 +398,9 @@ fn wrong_algorithms(ctx: &mut Ctx) -> CaseFuture<'_> {
 /// certificate issued the same way with current dates, is accepted.
 fn expired_cert(ctx: &mut Ctx) -> CaseFuture<'_> {
     Box::pin(async move {
-        use access_point::pki::dev::{CertSpec, DevPki, DevPkiFiles};
         use time::{Duration, OffsetDateTime};
-        let a = access_point::config::Config::load(&ctx.fed.a_config).map_err(|e| e.to_string())?;
-        let keys_dir = a.keys.message.cert.parent().ok_or("A's key directory")?.to_path_buf();
-        let files = DevPkiFiles::in_dir(&keys_dir);
-        let ca =
-            access_point::pki::KeyPair::load(&files.ca_key, &files.ca_cert, &[]).map_err(|e| format!("A's CA: {e}"))?;
-        let issue = |not_before: OffsetDateTime, not_after: OffsetDateTime| {
-            let mut spec = CertSpec::leaf(super::super::federation::A_PARTY, CertSpec::message_key_usage());
-            spec.not_before = not_before;
-            spec.not_after = not_after;
-            let key = access_point::pki::dev::pooled_rsa_key().map_err(|e| e.to_string())?;
-            let certificate = DevPki::issue_from(&ca, &spec, &key).map_err(|e| e.to_string())?;
-            Ok::<_, String>(access_point::pki::KeyPair {
-                key,
-                certificate,
-                chain: Vec::new(),
-            })
-        };
+        let ca = a_ca(ctx)?;
+        let issue = |not_before, not_after| issue_for_a(&ca, not_before, not_after);
         let now = OffsetDateTime::now_utc();
         let current = issue(now - Duration::hours(1), now + Duration::days(1))?;
         let expired = issue(now - Duration::days(30), now - Duration::days(1))?;
@@ -543,4 +527,31 @@ async fn oversized_variants(ctx: &mut Ctx) -> Result<(), String> {
     })?;
 
     b_still_serves(&ctx.fed.a_config, ctx.fed.b()?, &spool).await
+}
+
+/// A's CA (key and certificate from A's key directory): the CA B trusts for A's message certificates.
+fn a_ca(ctx: &Ctx) -> Result<access_point::pki::KeyPair, String> {
+    let a = access_point::config::Config::load(&ctx.fed.a_config).map_err(|e| e.to_string())?;
+    let keys_dir = a.keys.message.cert.parent().ok_or("A's key directory")?.to_path_buf();
+    let files = access_point::pki::dev::DevPkiFiles::in_dir(&keys_dir);
+    access_point::pki::KeyPair::load(&files.ca_key, &files.ca_cert, &[]).map_err(|e| format!("A's CA: {e}"))
+}
+
+/// A message certificate for A's party id from `ca`, valid from `not_before` to `not_after`, with a fresh key.
+fn issue_for_a(
+    ca: &access_point::pki::KeyPair,
+    not_before: time::OffsetDateTime,
+    not_after: time::OffsetDateTime,
+) -> Result<access_point::pki::KeyPair, String> {
+    use access_point::pki::dev::{CertSpec, DevPki};
+    let mut spec = CertSpec::leaf(super::super::federation::A_PARTY, CertSpec::message_key_usage());
+    spec.not_before = not_before;
+    spec.not_after = not_after;
+    let key = access_point::pki::dev::pooled_rsa_key().map_err(|e| e.to_string())?;
+    let certificate = DevPki::issue_from(ca, &spec, &key).map_err(|e| e.to_string())?;
+    Ok(access_point::pki::KeyPair {
+        key,
+        certificate,
+        chain: Vec::new(),
+    })
 }
