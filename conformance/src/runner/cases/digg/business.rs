@@ -11,11 +11,16 @@ use std::path::Path;
 
 use access_point::api::auth::Caller;
 use access_point::msh::{Accepted, ApEvent, Node};
+use access_point::pki::KeyPair;
 use access_point::sdk::inbound::{send_kvittens, KvittensRequest, KvittensSent, ReplyError};
 use access_point::sdk::kvittens::{ReasonCode, ResponseCode};
-use access_point::sdk::message_v3::{Attention, DigitalDocument, MessageHeader, Party, SdkMessage, SubOrganization};
+use access_point::sdk::message_v3::{
+    Attention, ContentFile, DigitalDocument, FileContent, InstanceId, MessageHeader, Party, Person, Reference,
+    SdkMessage, SubOrganization, FUNCTIONAL_ADDRESS_ROOT,
+};
 use access_point::sdk::outbound::OutboundFile;
 use access_point::sdk::xhe::{PayloadContent, Xhe, XhePayload};
+use access_point::sdk::PARTICIPANT_SCHEME;
 use access_point::store::{Classification, Direction, MessageRecord, State};
 use http_body_util::BodyExt;
 
@@ -203,7 +208,8 @@ pub fn tf04(ctx: &mut Ctx) -> CaseFuture<'_> {
 }
 
 /// TF-06: DIGG's complete example XHE (every element of the profile, HandlingServiceID, enveloped signature),
-/// exactly as DIGG wrote it, is received into the inbox and answered with a kvittens.
+/// exactly as DIGG wrote it, is received into the inbox and answered with a kvittens; so is an envelope signed by A
+/// whose SDK message fills every optional field (persons, references, labels, several documents, files and texts).
 pub fn tf06(ctx: &mut Ctx) -> CaseFuture<'_> {
     Box::pin(async move {
         let example = digg_example(DIGG_FULL_EXAMPLE)?;
@@ -225,7 +231,16 @@ pub fn tf06(ctx: &mut Ctx) -> CaseFuture<'_> {
         with_digg_federation(ctx, |fed, dir, evidence| {
             Box::pin(async move {
                 let (envelope, path) = write_client_xhe(dir, "tf06.xml", &example).await?;
-                receive_and_answer(fed, envelope, path, &example, evidence).await
+                receive_and_answer(fed, envelope, path, &example, evidence).await?;
+                // Every optional field of SDK message 3 as well, in an envelope A signs.
+                let maximal = maximal_xhe(&fed.a_config)?;
+                let (envelope, path) = write_client_xhe(dir, "tf06-max.xml", &maximal).await?;
+                let mut more = Evidence::default();
+                receive_and_answer(fed, envelope, path, &maximal, &mut more).await?;
+                for (key, value) in more.0 {
+                    evidence.note(&format!("all_fields.{key}"), value);
+                }
+                Ok(())
             })
         })
         .await
@@ -450,6 +465,14 @@ async fn receive_and_answer(
     ensure(entry.xhe_id == envelope.xhe_id, || {
         format!("inbox entry XHE id {}", entry.xhe_id)
     })?;
+    let files_sent = String::from_utf8_lossy(sent_bytes).matches(":ContentFiles>").count() / 2;
+    evidence.note("inbox_attachments", entry.attachments.len());
+    ensure(entry.attachments.len() == files_sent, || {
+        format!(
+            "{} attachments in the inbox, {files_sent} sent",
+            entry.attachments.len()
+        )
+    })?;
     let operator = Caller::unrestricted(ACTOR);
     let document = access_point::api::inbox::document(b, &operator, &accepted.message_id).await;
     ensure(document.status() == http::StatusCode::OK, || {
@@ -471,6 +494,91 @@ async fn receive_and_answer(
         kvittens.receiver.id == DIGG_FROM && kvittens.sender.id == DIGG_TO,
         || format!("kvittens from {} to {}", kvittens.sender.id, kvittens.receiver.id),
     )
+}
+
+/// An XHE from DIGG's example sender to its recipient whose SDK message has every optional element of SDK message 3
+/// (refToMessageId, labels, generating system, persons, references, two documents with names, indexes, two files
+/// and two texts each), with HandlingServiceID, signed (enveloped, rsa-sha256) with A's message key.
+fn maximal_xhe(a_config: &Path) -> Result<Vec<u8>, String> {
+    let config = access_point::config::Config::load(a_config).map_err(|e| e.to_string())?;
+    let keys = &config.keys.message;
+    let signer = KeyPair::load(&keys.key, &keys.cert, &keys.chain).map_err(|e| format!("A's message key: {e}"))?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let instance = |root: &str, extension: &str| InstanceId::new(root, extension);
+    let party = |participant: &str, function: &str, who: &str| Party {
+        id: instance(PARTICIPANT_SCHEME, participant),
+        label: Some(format!("{who} (organisation)")),
+        attention: Some(Attention {
+            persons: vec![Person {
+                id: Some(instance("1.2.752.129.2.1.3.1", "19121212-1212")),
+                label: Some(format!("Handläggare hos {who}")),
+            }],
+            sub_organization: SubOrganization {
+                id: instance(FUNCTIONAL_ADDRESS_ROOT, function),
+                label: Some(format!("{who}: funktionsadress")),
+            },
+            references: vec![Reference {
+                id: instance("urn:conformance:diarienummer", "KS 2026/0042"),
+                label: Some("Diarienummer".into()),
+            }],
+        }),
+    };
+    let document = |n: usize| DigitalDocument {
+        document_id: format!("dokument-{n}"),
+        document_name: Some(format!("Dokument {n}")),
+        index: Some(n.to_string()),
+        files: (1..=2)
+            .map(|f| ContentFile {
+                file_name: format!("bilaga-{n}-{f}.txt"),
+                content_type: "text/plain".into(),
+                content: FileContent::Bytes(format!("Bilaga {f} till dokument {n}: åäö.").into_bytes()),
+            })
+            .collect(),
+        texts: vec![
+            format!("Första texten i dokument {n}."),
+            format!("Andra texten i dokument {n}."),
+        ],
+    };
+    let message = SdkMessage {
+        header: MessageHeader {
+            creation_date_time: access_point::sdk::outbound::sdk_timestamp(time::OffsetDateTime::now_utc()),
+            message_id: id.clone(),
+            conversation_id: uuid::Uuid::new_v4().to_string(),
+            ref_to_message_id: Some(uuid::Uuid::new_v4().to_string()),
+            label: Some("TF-06: alla fält ifyllda".into()),
+            confidentiality: true,
+            generating_system: Some(instance("urn:conformance:system", "sdk-ap conformance")),
+            recipient: party(DIGG_TO, DIGG_FUNCTION, "Mottagaren"),
+            sender: party(DIGG_FROM, "sdk.testbed.0203:testb.testbed.inera.se", "Avsändaren"),
+        },
+        documents: vec![document(1), document(2)],
+    };
+    let rendered = message.render().map_err(|e| format!("the maximal SDK message: {e}"))?;
+    let example = Xhe::parse(&digg_example(DIGG_FULL_EXAMPLE)?, &limits()).map_err(|e| e.to_string())?;
+    let xhe = Xhe {
+        id,
+        creation_date_time: example.creation_date_time.clone(),
+        scope: example.scope.clone(),
+        from: example.from.clone(),
+        to: example.to.clone(),
+        payload: XhePayload {
+            document_type_code: example.payload.document_type_code.clone(),
+            content_type_code: example.payload.content_type_code.clone(),
+            handling_service_id: Some(DIGG_FUNCTION.into()),
+            content: PayloadContent::Xml(without_declaration(&rendered)),
+        },
+    };
+    let unsigned = xhe.render().map_err(|e| format!("the maximal XHE: {e}"))?;
+    access_point::sdk::xhe_signature::sign(unsigned.as_bytes(), &signer.key, &signer.certificate)
+        .map_err(|e| format!("signing the maximal XHE: {e}"))
+}
+
+/// An XML document without its XML declaration (to embed it in the XHE payload).
+fn without_declaration(rendered: &str) -> String {
+    match rendered.find("?>") {
+        Some(end) if rendered.starts_with("<?xml") => rendered[end + 2..].trim().to_string(),
+        _ => rendered.trim().to_string(),
+    }
 }
 
 /// DIGG's example reduced to what the XHE profile and the SDK message require, with fresh ids.
@@ -520,14 +628,11 @@ fn minimal_from(example: &[u8]) -> Result<String, String> {
             document_name: None,
             index: None,
             files: Vec::new(),
-            texts: first.texts.iter().take(1).cloned().collect(),
+            texts: Vec::new(),
         }],
     };
     let rendered = minimal.render().map_err(|e| format!("the minimal SDK message: {e}"))?;
-    let fragment = match rendered.find("?>") {
-        Some(end) if rendered.starts_with("<?xml") => rendered[end + 2..].trim().to_string(),
-        _ => rendered.trim().to_string(),
-    };
+    let fragment = without_declaration(&rendered);
     let xhe = Xhe {
         id,
         creation_date_time: full.creation_date_time.clone(),
