@@ -25,7 +25,7 @@ use std::time::Duration;
 use access_point::cli::init::{init, InitArgs};
 use access_point::config::link::add_peer_from;
 use access_point::config::Config;
-use access_point::msh::{Node, NodeOptions, SenderSettings, Submission, SubmittedPayload};
+use access_point::msh::{Node, NodeError, NodeOptions, SenderSettings, Submission, SubmittedPayload};
 use access_point::store::State;
 use pmode::{PMode, PModeSet, PartySpec};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -97,18 +97,30 @@ fn with_peppol_pmode() -> Result<PModeSet, String> {
     PModeSet::from_pmodes(all, "<conformance interop>").map_err(|e| format!("P-Modes: {e}"))
 }
 
-async fn start_node_with(config: Config, pmodes: PModeSet) -> Result<Node, String> {
-    let options = NodeOptions {
-        pmodes: Some(pmodes),
-        sender: Some(SenderSettings {
-            idle_poll: Duration::from_millis(200),
-            ..SenderSettings::default()
-        }),
-        ..NodeOptions::default()
-    };
-    Node::start(config, options)
-        .await
-        .map_err(|e| format!("starting a node: {e}"))
+/// How long a node start may wait for the store of the node stopped just before (a task of the stopped node, such
+/// as a classification it spawned, may still hold it for a moment).
+const STORE_RELEASE: Duration = Duration::from_secs(10);
+
+/// Starts a node with `pmodes` and the run's quick sender polling, retrying while its store is still held.
+pub(super) async fn start_node_with(config: Config, pmodes: PModeSet) -> Result<Node, String> {
+    let deadline = tokio::time::Instant::now() + STORE_RELEASE;
+    loop {
+        let options = NodeOptions {
+            pmodes: Some(pmodes.clone()),
+            sender: Some(SenderSettings {
+                idle_poll: Duration::from_millis(200),
+                ..SenderSettings::default()
+            }),
+            ..NodeOptions::default()
+        };
+        match Node::start(config.clone(), options).await {
+            Ok(node) => return Ok(node),
+            Err(NodeError::Store(_)) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
+            Err(e) => return Err(format!("starting a node: {e}")),
+        }
+    }
 }
 
 fn load(config: &Path) -> Result<Config, String> {

@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use access_point::config::Config;
-use access_point::msh::{Node, NodeOptions};
+use access_point::msh::Node;
 use access_point::transport::{
     serve, As4Client, As4Handler, As4Request, As4Response, HandlerFuture, OutgoingBody, Readiness, RunningServer,
     ServerSettings,
@@ -132,13 +132,9 @@ impl Relay {
         let published = Config::load(&fed.b_config).map_err(text)?;
         let mut moved = Config::load(&fed.b_config).map_err(text)?;
         moved.server.listen = "127.0.0.1:0".parse().map_err(text)?;
-        let options = NodeOptions {
-            pmodes: Some(super::super::super::federation::quick_retry_pmodes()),
-            ..NodeOptions::default()
-        };
-        let b = Node::start(moved, options)
+        let b = super::start_node_with(moved, super::super::super::federation::quick_retry_pmodes())
             .await
-            .map_err(|e| format!("starting B behind the relay: {e}"))?;
+            .map_err(|e| format!("B behind the relay: {e}"))?;
         let forward_url = format!("https://localhost:{}/as4", b.local_addr().port());
 
         let a = Config::load(&fed.a_config).map_err(text)?;
