@@ -1,6 +1,8 @@
 //! DIGG's message-client API (`/v1/sdk/messages`) on two access points on 127.0.0.1: a client of A sends an SDK
-//! message through it, A delivers it over AS4, a client of B lists it by functional address, fetches it whole and
-//! deletes it, and A's client sees the status move to WAITING_FOR_RECEIPT. Every answer is checked against DIGG's
+//! message through it, A delivers it over AS4, a client of B lists it by functional address (RETRIEVED), fetches it
+//! whole, B sends the kvittens (RECEIPT_SENT, then NEW once its AS4 receipt is in), B's client deletes it, and A's
+//! client sees the status move to WAITING_FOR_RECEIPT and then ACCEPTED (or REJECTED with the kvittens' reasons in
+//! `events.eventIssues`), also through the `messageStatus` filter. Every answer is checked against DIGG's
 //! own OpenAPI file (`../shared/sdk-spec/api/sdk-api-restful.yml`): the status code is one the operation lists, and
 //! the body validates against the operation's schema (problem answers against DIGG's `Events` schema). Scoped callers
 //! see and send only within their scope.
@@ -11,6 +13,8 @@ use std::time::Duration;
 
 use access_point::api::auth::{Caller, Permission, Scope, ScopeEntry};
 use access_point::api::digg;
+use access_point::sdk::inbound::{send_kvittens, KvittensRequest};
+use access_point::sdk::kvittens::{ReasonCode, RejectionReason, ResponseCode};
 use api_test_support::*;
 use bytes::Bytes;
 use http::{Method, StatusCode};
@@ -47,7 +51,12 @@ fn check_against_digg(spec: &Value, path: &str, method: &str, answer: &Answer) {
         None => json!({"$ref": "#/components/schemas/outputData"}),
     };
     let errors = schema_errors(spec, &schema, &answer.json());
-    assert!(errors.is_empty(), "{method} {path} {}: {errors:#?}\n{}", answer.status, answer.json());
+    assert!(
+        errors.is_empty(),
+        "{method} {path} {}: {errors:#?}\n{}",
+        answer.status,
+        answer.json()
+    );
 }
 
 fn create_document(label: &str) -> Value {
@@ -91,6 +100,62 @@ fn scoped(organisation: &str, functional_address: Option<&str>, permissions: Vec
     }
 }
 
+/// Polls `path` on `ap` (every answer checked against DIGG's file) until its `messageStatus` is one of `want`;
+/// returns the last answer's JSON (the caller asserts the status, so a timeout fails with the answer shown).
+async fn wait_for_status(spec: &Value, ap: &RunningAp, path: &str, want: &[&str]) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let answer = ap.get(path).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        check_against_digg(spec, "/sdk/messages/{messageId}", "get", &answer);
+        let json = answer.json();
+        let status = json["data"]["attributes"]["messageStatus"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if want.contains(&status.as_str()) || tokio::time::Instant::now() > deadline {
+            return json;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The ids listed by `GET /v1/sdk/messages?{query}` on `ap` (checked against DIGG's file).
+async fn listed_ids(spec: &Value, ap: &RunningAp, query: &str) -> Vec<String> {
+    let answer = ap.get(&format!("/v1/sdk/messages?{query}")).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::OK,
+        "{query}: {}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    check_against_digg(spec, "/sdk/messages", "get", &answer);
+    let json = answer.json();
+    json["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// B's side sends a kvittens for the received message `id` (as the inbox API `POST /api/v1/inbox/{id}/kvittens`
+/// does), so that it travels back to A over AS4.
+async fn kvittens_from(ap: &RunningAp, id: &str, response: ResponseCode, reasons: Vec<RejectionReason>) {
+    let request = KvittensRequest {
+        message_id: id.to_string(),
+        response,
+        reasons,
+        actor: "token:test".into(),
+    };
+    send_kvittens(&ap.node, request).await.expect("kvittens submitted");
+}
+
 /// Calls the DIGG router directly with `caller` (the listener authenticates before routing; this picks the caller).
 async fn as_caller(ap: &RunningAp, caller: &Caller, method: Method, path: &str, body: Option<&Value>) -> Answer {
     let mut request = http::Request::builder().method(method).uri(path);
@@ -114,14 +179,24 @@ async fn a_digg_client_sends_and_the_other_side_lists_fetches_and_deletes() {
     let b = RunningAp::start(&config_b).await;
 
     // Send: 201 with Location, the new message SCHEDULED.
-    let sent = a.post_json("/v1/sdk/messages", &create_document("Beslut i ärende 1")).await;
-    assert_eq!(sent.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&sent.body));
+    let sent = a
+        .post_json("/v1/sdk/messages", &create_document("Beslut i ärende 1"))
+        .await;
+    assert_eq!(
+        sent.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&sent.body)
+    );
     check_against_digg(&spec, "/sdk/messages", "post", &sent);
     let location = sent.headers[http::header::LOCATION].to_str().unwrap().to_string();
     let id = sent.json()["data"]["id"].as_str().unwrap().to_string();
     assert!(location.starts_with("/v1/sdk/messages/"), "{location}");
     assert_eq!(sent.json()["data"]["attributes"]["messageStatus"], "SCHEDULED");
-    let sdk_message_id = sent.json()["data"]["attributes"]["messageId"].as_str().unwrap().to_string();
+    let sdk_message_id = sent.json()["data"]["attributes"]["messageId"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // A's client watches the status until the AS4 receipt is in (WAITING_FOR_RECEIPT: the kvittens is awaited).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -129,15 +204,26 @@ async fn a_digg_client_sends_and_the_other_side_lists_fetches_and_deletes() {
         let answer = a.get(&location).await;
         assert_eq!(answer.status, StatusCode::OK);
         check_against_digg(&spec, "/sdk/messages/{messageId}", "get", &answer);
-        let status = answer.json()["data"]["attributes"]["messageStatus"].as_str().unwrap().to_string();
+        let status = answer.json()["data"]["attributes"]["messageStatus"]
+            .as_str()
+            .unwrap()
+            .to_string();
         if status == "WAITING_FOR_RECEIPT" || tokio::time::Instant::now() > deadline {
             break answer.json();
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert_eq!(status_at_a["data"]["attributes"]["messageStatus"], "WAITING_FOR_RECEIPT", "{status_at_a}");
-    let issues = status_at_a["data"]["attributes"]["events"]["eventIssues"].as_array().unwrap();
-    assert_eq!(issues[0]["typeCode"], "WAITING_FOR_RECEIPT", "newest event first: {issues:?}");
+    assert_eq!(
+        status_at_a["data"]["attributes"]["messageStatus"], "WAITING_FOR_RECEIPT",
+        "{status_at_a}"
+    );
+    let issues = status_at_a["data"]["attributes"]["events"]["eventIssues"]
+        .as_array()
+        .unwrap();
+    assert_eq!(
+        issues[0]["typeCode"], "WAITING_FOR_RECEIPT",
+        "newest event first: {issues:?}"
+    );
 
     // B's client lists its functional address's inbox: the message, without digitalDocument.
     let list_path = format!("/v1/sdk/messages?filter%5BrecipientAttention.subOrganization.extension%5D={RECIPIENT_FA}");
@@ -146,8 +232,13 @@ async fn a_digg_client_sends_and_the_other_side_lists_fetches_and_deletes() {
     check_against_digg(&spec, "/sdk/messages", "get", &listed);
     let data = listed.json()["data"].as_array().unwrap().clone();
     assert_eq!(data.len(), 1, "{data:?}");
-    assert_eq!(data[0]["id"], id.as_str(), "the resource id is the AS4 MessageId on both sides");
-    assert_eq!(data[0]["attributes"]["messageStatus"], "NEW");
+    assert_eq!(
+        data[0]["id"],
+        id.as_str(),
+        "the resource id is the AS4 MessageId on both sides"
+    );
+    // Received and validated, no kvittens yet: RETRIEVED (B1.4.2: "validerat och kommer kvitteras").
+    assert_eq!(data[0]["attributes"]["messageStatus"], "RETRIEVED");
     assert_eq!(data[0]["attributes"]["messageId"], sdk_message_id.as_str());
     assert!(data[0]["attributes"].get("digitalDocument").is_none());
     // Other filters: another functional address, another status, a later start time: nothing.
@@ -160,8 +251,11 @@ async fn a_digg_client_sends_and_the_other_side_lists_fetches_and_deletes() {
         check_against_digg(&spec, "/sdk/messages", "get", &answer);
         assert_eq!(answer.json()["data"], json!([]), "{query}");
     }
-    let by_status = b.get("/v1/sdk/messages?filter[messageStatus]=NEW").await;
-    assert_eq!(by_status.json()["data"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        listed_ids(&spec, &b, "filter[messageStatus]=RETRIEVED").await,
+        vec![id.clone()]
+    );
+    assert!(listed_ids(&spec, &b, "filter[messageStatus]=NEW").await.is_empty());
 
     // Scopes: a client of another functional address of B sees nothing and cannot fetch or delete it.
     let other_fa = scoped(PARTICIPANT_B, Some("sdk:inkorg:other"), vec![Permission::Read]);
@@ -170,7 +264,12 @@ async fn a_digg_client_sends_and_the_other_side_lists_fetches_and_deletes() {
     for method in [Method::GET, Method::DELETE] {
         let answer = as_caller(&b, &other_fa, method.clone(), &location, None).await;
         assert_eq!(answer.status, StatusCode::NOT_FOUND, "{method}");
-        check_against_digg(&spec, "/sdk/messages/{messageId}", &method.as_str().to_ascii_lowercase(), &answer);
+        check_against_digg(
+            &spec,
+            "/sdk/messages/{messageId}",
+            &method.as_str().to_ascii_lowercase(),
+            &answer,
+        );
     }
     let own_fa = scoped(PARTICIPANT_B, Some(RECIPIENT_FA), vec![Permission::Read]);
     let answer = as_caller(&b, &own_fa, Method::GET, "/v1/sdk/messages", None).await;
@@ -195,13 +294,70 @@ async fn a_digg_client_sends_and_the_other_side_lists_fetches_and_deletes() {
     assert_eq!(attributes["confidentiality"], true);
     assert_eq!(attributes["sender"], PARTICIPANT_A);
     assert_eq!(attributes["senderAttention"]["subOrganization"]["extension"], SENDER_FA);
-    assert_eq!(attributes["recipientAttention"]["attentionPerson"][0]["label"], "Anna Andersson");
-    assert_eq!(attributes["digitalDocument"], create_document("")["data"]["attributes"]["digitalDocument"]);
+    assert_eq!(
+        attributes["recipientAttention"]["attentionPerson"][0]["label"],
+        "Anna Andersson"
+    );
+    assert_eq!(
+        attributes["digitalDocument"],
+        create_document("")["data"]["attributes"]["digitalDocument"]
+    );
 
     // A sent message is not deleted on request (its evidence is kept): 400.
     let answer = a.call(Method::DELETE, &location, None, Vec::new()).await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
     check_against_digg(&spec, "/sdk/messages/{messageId}", "delete", &answer);
+
+    // Fetching does not change the status, and RETRIEVED is not final: B's client cannot delete it yet.
+    assert_eq!(attributes["messageStatus"], "RETRIEVED");
+    let early = b.call(Method::DELETE, &location, None, Vec::new()).await;
+    assert_eq!(
+        early.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        String::from_utf8_lossy(&early.body)
+    );
+    check_against_digg(&spec, "/sdk/messages/{messageId}", "delete", &early);
+
+    // B sends the kvittens ACCEPTED: RECEIPT_SENT while it travels, NEW once A's AS4 receipt for it is in.
+    kvittens_from(&b, &id, ResponseCode::Accepted, Vec::new()).await;
+    let first = b.get(&location).await;
+    check_against_digg(&spec, "/sdk/messages/{messageId}", "get", &first);
+    let first_status = first.json()["data"]["attributes"]["messageStatus"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        ["RECEIPT_SENT", "NEW"].contains(&first_status.as_str()),
+        "{first_status}"
+    );
+    let at_b = wait_for_status(&spec, &b, &location, &["NEW"]).await;
+    assert_eq!(at_b["data"]["attributes"]["messageStatus"], "NEW", "{at_b}");
+    assert_eq!(
+        at_b["data"]["attributes"]["events"]["eventIssues"][0]["typeCode"], "NEW",
+        "{at_b}"
+    );
+    assert_eq!(
+        listed_ids(&spec, &b, "filter[messageStatus]=NEW").await,
+        vec![id.clone()]
+    );
+    assert!(listed_ids(&spec, &b, "filter[messageStatus]=RETRIEVED")
+        .await
+        .is_empty());
+
+    // A's client sees the kvittens: ACCEPTED, by id and through the status filter.
+    let at_a = wait_for_status(&spec, &a, &location, &["ACCEPTED"]).await;
+    assert_eq!(at_a["data"]["attributes"]["messageStatus"], "ACCEPTED", "{at_a}");
+    let events = &at_a["data"]["attributes"]["events"];
+    assert_eq!(events["title"], "ACCEPTED");
+    assert_eq!(events["eventIssues"][0]["typeCode"], "ACCEPTED", "{events}");
+    assert_eq!(
+        listed_ids(&spec, &a, "filter[messageStatus]=ACCEPTED").await,
+        vec![id.clone()]
+    );
+    assert!(listed_ids(&spec, &a, "filter[messageStatus]=WAITING_FOR_RECEIPT")
+        .await
+        .is_empty());
 
     // B deletes it: 202, then it is gone (404) and no longer listed.
     let deleted = b.call(Method::DELETE, &location, None, Vec::new()).await;
@@ -219,6 +375,103 @@ async fn a_digg_client_sends_and_the_other_side_lists_fetches_and_deletes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kvittens_outcomes_show_as_accepted_and_rejected_with_reasons() {
+    let spec = digg_spec();
+    let dir = tempfile::tempdir().unwrap();
+    let (config_a, config_b) = two_linked_aps(dir.path());
+    let a = RunningAp::start(&config_a).await;
+    let b = RunningAp::start(&config_b).await;
+
+    let mut ids = Vec::new();
+    for label in ["Accepteras", "Avvisas"] {
+        let sent = a.post_json("/v1/sdk/messages", &create_document(label)).await;
+        assert_eq!(
+            sent.status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&sent.body)
+        );
+        ids.push(sent.json()["data"]["id"].as_str().unwrap().to_string());
+    }
+    let paths: Vec<String> = ids.iter().map(|id| digg::read::message_path(id)).collect();
+    // Both delivered (AS4 receipt in), no kvittens yet: WAITING_FOR_RECEIPT on A, RETRIEVED on B.
+    for path in &paths {
+        let at_a = wait_for_status(&spec, &a, path, &["WAITING_FOR_RECEIPT"]).await;
+        assert_eq!(
+            at_a["data"]["attributes"]["messageStatus"], "WAITING_FOR_RECEIPT",
+            "{at_a}"
+        );
+        let at_b = wait_for_status(&spec, &b, path, &["RETRIEVED"]).await;
+        assert_eq!(at_b["data"]["attributes"]["messageStatus"], "RETRIEVED", "{at_b}");
+    }
+    let mut waiting = listed_ids(&spec, &a, "filter[messageStatus]=WAITING_FOR_RECEIPT").await;
+    waiting.sort();
+    let mut all = ids.clone();
+    all.sort();
+    assert_eq!(waiting, all);
+
+    kvittens_from(&b, &ids[0], ResponseCode::Accepted, Vec::new()).await;
+    let reason = RejectionReason {
+        location: "/Nyttolast/Typkod".into(),
+        code: ReasonCode::BusinessRuleError,
+        detail_code: Some("RegelID-123".into()),
+        text: "Typkoden måste vara A eller B".into(),
+    };
+    kvittens_from(&b, &ids[1], ResponseCode::Rejected, vec![reason]).await;
+
+    let accepted = wait_for_status(&spec, &a, &paths[0], &["ACCEPTED"]).await;
+    assert_eq!(
+        accepted["data"]["attributes"]["messageStatus"], "ACCEPTED",
+        "{accepted}"
+    );
+    let rejected = wait_for_status(&spec, &a, &paths[1], &["REJECTED"]).await;
+    let attributes = &rejected["data"]["attributes"];
+    assert_eq!(attributes["messageStatus"], "REJECTED", "{rejected}");
+    // The kvittens' reason as DIGG's example "Meddelandet avvisat" shows it: code, rule id, text, LineID.
+    let events = &attributes["events"];
+    assert_eq!(events["title"], "REJECTED");
+    assert_eq!(events["detail"], "Message REJECTED by receiver");
+    let issues = events["eventIssues"].as_array().unwrap();
+    assert_eq!(issues[0]["typeCode"], "REJECTED", "{issues:#?}");
+    assert_eq!(issues[1]["typeCode"], "BV", "{issues:#?}");
+    assert_eq!(issues[1]["title"], "RegelID-123");
+    assert_eq!(issues[1]["detail"], "Typkoden måste vara A eller B");
+    assert_eq!(issues[1]["in"], "/Nyttolast/Typkod");
+    assert!(
+        issues.iter().any(|i| i["typeCode"] == "WAITING_FOR_RECEIPT"),
+        "{issues:#?}"
+    );
+
+    // The status filter decides on the kvittens, not only on our state (both are `delivered`).
+    assert_eq!(
+        listed_ids(&spec, &a, "filter[messageStatus]=ACCEPTED").await,
+        vec![ids[0].clone()]
+    );
+    assert_eq!(
+        listed_ids(&spec, &a, "filter[messageStatus]=REJECTED").await,
+        vec![ids[1].clone()]
+    );
+    assert!(listed_ids(&spec, &a, "filter[messageStatus]=WAITING_FOR_RECEIPT")
+        .await
+        .is_empty());
+    let combined =
+        format!("filter[messageStatus]=REJECTED&filter[senderAttention.subOrganization.extension]={SENDER_FA}");
+    assert_eq!(listed_ids(&spec, &a, &combined).await, vec![ids[1].clone()]);
+
+    // On B both kvittens were delivered: NEW (final) for both, the rejected one included.
+    for path in &paths {
+        let at_b = wait_for_status(&spec, &b, path, &["NEW"]).await;
+        assert_eq!(at_b["data"]["attributes"]["messageStatus"], "NEW", "{at_b}");
+    }
+    let mut new = listed_ids(&spec, &b, "filter[messageStatus]=NEW").await;
+    new.sort();
+    assert_eq!(new, all);
+
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_requests_answer_with_digg_problems() {
     let spec = digg_spec();
     let dir = tempfile::tempdir().unwrap();
@@ -226,7 +479,10 @@ async fn refused_requests_answer_with_digg_problems() {
     let a = RunningAp::start(&config_a).await;
 
     let mut missing_label = create_document("x");
-    missing_label["data"]["attributes"].as_object_mut().unwrap().remove("label");
+    missing_label["data"]["attributes"]
+        .as_object_mut()
+        .unwrap()
+        .remove("label");
     let mut bad_uuid = create_document("x");
     bad_uuid["data"]["attributes"]["messageId"] = "not-a-uuid".into();
     let mut with_status = create_document("x");
@@ -236,20 +492,41 @@ async fn refused_requests_answer_with_digg_problems() {
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("not JSON", b"{".to_vec(), "body"),
         ("no label", missing_label.to_string().into_bytes(), "body"),
-        ("messageId not a UUID", bad_uuid.to_string().into_bytes(), "data.attributes"),
-        ("status set by the client", with_status.to_string().into_bytes(), "data.attributes.messageStatus"),
+        (
+            "messageId not a UUID",
+            bad_uuid.to_string().into_bytes(),
+            "data.attributes",
+        ),
+        (
+            "status set by the client",
+            with_status.to_string().into_bytes(),
+            "data.attributes.messageStatus",
+        ),
         ("label too long", too_long.to_string().into_bytes(), "data.attributes"),
     ];
     for (what, body, location) in cases {
-        let answer = a.call(Method::POST, "/v1/sdk/messages", Some("application/json"), body).await;
-        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{what}: {}", String::from_utf8_lossy(&answer.body));
+        let answer = a
+            .call(Method::POST, "/v1/sdk/messages", Some("application/json"), body)
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{what}: {}",
+            String::from_utf8_lossy(&answer.body)
+        );
         check_against_digg(&spec, "/sdk/messages", "post", &answer);
         let problem = answer.json();
         assert_eq!(problem["type"], "urn:problem-type:sdk:badRequest", "{what}");
         assert_eq!(problem["detail"], "MESSAGE_EXCHANGE_ERROR", "{what}");
         assert_eq!(problem["eventIssues"][0]["in"], location, "{what}: {problem}");
         if what == "messageId not a UUID" {
-            assert!(problem["eventIssues"][0]["title"].as_str().unwrap().contains("MessageId"), "{problem}");
+            assert!(
+                problem["eventIssues"][0]["title"]
+                    .as_str()
+                    .unwrap()
+                    .contains("MessageId"),
+                "{problem}"
+            );
         }
     }
     // Without a token: 401 in DIGG's format.
@@ -259,7 +536,9 @@ async fn refused_requests_answer_with_digg_problems() {
         check_against_digg(&spec, "/sdk/messages", "get", &answer);
         assert_eq!(answer.json()["type"], "urn:problem-type:sdk:unauthorized");
     }
-    let answer = a.call(Method::POST, "/v1/sdk/messages", Some("text/plain"), b"{}".to_vec()).await;
+    let answer = a
+        .call(Method::POST, "/v1/sdk/messages", Some("text/plain"), b"{}".to_vec())
+        .await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
     check_against_digg(&spec, "/sdk/messages", "post", &answer);
 
@@ -270,9 +549,16 @@ async fn refused_requests_answer_with_digg_problems() {
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
 
     for method in [Method::GET, Method::DELETE] {
-        let answer = a.call(method.clone(), "/v1/sdk/messages/no-such-message", None, Vec::new()).await;
+        let answer = a
+            .call(method.clone(), "/v1/sdk/messages/no-such-message", None, Vec::new())
+            .await;
         assert_eq!(answer.status, StatusCode::NOT_FOUND, "{method}");
-        check_against_digg(&spec, "/sdk/messages/{messageId}", &method.as_str().to_ascii_lowercase(), &answer);
+        check_against_digg(
+            &spec,
+            "/sdk/messages/{messageId}",
+            &method.as_str().to_ascii_lowercase(),
+            &answer,
+        );
     }
     a.stop().await;
 }

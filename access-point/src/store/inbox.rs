@@ -78,6 +78,33 @@ pub enum Classification {
     NotSdk,
 }
 
+/// The typed record of a kvittens we sent for an inbound message, kept as its
+/// [`EvidenceKind::KvittensSent`](super::EvidenceKind::KvittensSent) evidence so that readers (DIGG's
+/// `messageStatus`) need not read free-text history. Messages stored before this record existed have none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentKvittens {
+    /// The AS4 MessageId of the outbound message that carries the kvittens (its state tells whether the sending AP
+    /// has its AS4 receipt).
+    pub as4_message_id: String,
+    /// The kvittens' own id (cbc:ID).
+    pub kvittens_id: String,
+    /// `ACCEPTED` or `REJECTED`.
+    pub response: String,
+}
+
+impl SentKvittens {
+    /// The record as evidence bytes (JSON).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // A struct of strings always serialises.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// The record from evidence bytes; `None` when they are not one.
+    pub fn from_bytes(bytes: &[u8]) -> Option<SentKvittens> {
+        serde_json::from_slice(bytes).ok()
+    }
+}
+
 /// A history entry that does not change the message's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryNote {
@@ -176,6 +203,19 @@ impl InboxQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sent_kvittens_record_round_trips_as_evidence() {
+        let sent = SentKvittens {
+            as4_message_id: "as4-1@ap".into(),
+            kvittens_id: "k-1".into(),
+            response: "REJECTED".into(),
+        };
+        assert_eq!(SentKvittens::from_bytes(&sent.to_bytes()), Some(sent));
+        assert_eq!(SentKvittens::from_bytes(b"<eb:Receipt/>"), None);
+        let kind = super::super::EvidenceKind::KvittensSent;
+        assert_eq!(super::super::EvidenceKind::from_tag(kind.tag()), Some(kind));
+    }
 
     #[test]
     fn cursor_tokens_round_trip_and_refuse_garbage() {

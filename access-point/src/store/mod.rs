@@ -45,7 +45,7 @@ use std::pin::Pin;
 pub use self::error::{StoreError, StoreResult};
 pub use self::inbox::{
     Classification, ClassificationCommit, HistoryNote, InboxAttachment, InboxCursor, InboxEntry, InboxItem, InboxPage,
-    InboxQuery,
+    InboxQuery, SentKvittens,
 };
 pub use self::payload_files::{PayloadFiles, SweepReport, PAYLOADS_DIR};
 pub use self::settings::{GroupCommitSettings, RetentionSettings, StoreSettings};

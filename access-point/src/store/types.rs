@@ -158,6 +158,9 @@ pub enum EvidenceKind {
     ErrorSignal,
     /// An SDK kvittens (UBL ApplicationResponse) received for an outbound message.
     Kvittens,
+    /// A kvittens we sent for an inbound message: the bytes are a
+    /// [`SentKvittens`](super::inbox::SentKvittens) record (which AS4 message carries it, and its response).
+    KvittensSent,
 }
 
 impl EvidenceKind {
@@ -166,6 +169,7 @@ impl EvidenceKind {
             EvidenceKind::Receipt => 1,
             EvidenceKind::ErrorSignal => 2,
             EvidenceKind::Kvittens => 3,
+            EvidenceKind::KvittensSent => 4,
         }
     }
 
@@ -174,6 +178,7 @@ impl EvidenceKind {
             1 => Some(EvidenceKind::Receipt),
             2 => Some(EvidenceKind::ErrorSignal),
             3 => Some(EvidenceKind::Kvittens),
+            4 => Some(EvidenceKind::KvittensSent),
             _ => None,
         }
     }

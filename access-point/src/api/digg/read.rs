@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use xmldsig::dom::ParseLimits;
 
 use super::document::{attributes_of, resource, top_level, MessageAttributes};
-use super::lifecycle::{self, digg_status};
+use super::lifecycle::{self, KvittensFact};
 use super::problem::{DiggProblem, DiggProblemKind};
 use super::scopes::Operation;
 use super::{DIGG_LIST_MAX_RESULTS, DIGG_LIST_MAX_SCANNED, DIGG_MAX_REQUEST_BYTES, DIGG_PREFIX};
@@ -77,7 +77,10 @@ impl Filter {
             let Some(known) = FILTER_NAMES.iter().find(|n| n.eq_ignore_ascii_case(name)) else {
                 return Err(DiggProblem::bad_request(
                     "Unknown filter",
-                    format!("filter[{name}] is not supported; supported: {}", FILTER_NAMES.join(", ")),
+                    format!(
+                        "filter[{name}] is not supported; supported: {}",
+                        FILTER_NAMES.join(", ")
+                    ),
                     key,
                 ));
             };
@@ -183,7 +186,9 @@ async fn read_content(node: &Node, record: &MessageRecord) -> Result<SdkMessage,
         .payload_files()
         .path_of(record.key, part)
         .map_err(|e| e.to_string())?;
-    let bytes = tokio::fs::read(&path).await.map_err(|e| format!("reading the stored message: {e}"))?;
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|e| format!("reading the stored message: {e}"))?;
     let base = node.config().limits.xml_parse_limits();
     let limits = ParseLimits {
         max_bytes: usize::try_from(DIGG_MAX_REQUEST_BYTES).unwrap_or(usize::MAX),
@@ -204,10 +209,36 @@ async fn read_content(node: &Node, record: &MessageRecord) -> Result<SdkMessage,
     .map_err(|e| format!("reading the stored message: {e}"))?
 }
 
-async fn show(node: &Node, record: MessageRecord, with_documents: bool) -> Result<Shown, crate::store::StoreError> {
-    let status = digg_status(record.state);
-    let instance = message_path(&record.meta.message_id);
+/// What a message's status is made of: its history and kvittens facts (cheap store reads, no payload).
+struct StatusFacts {
+    status: &'static str,
+    history: Vec<crate::store::StateChange>,
+    kvittens: KvittensFact,
+}
+
+async fn status_facts(node: &Node, record: &MessageRecord) -> Result<StatusFacts, crate::store::StoreError> {
     let history = node.store().history(record.key).await?;
+    let limits = node.config().limits.xml_parse_limits();
+    let kvittens = lifecycle::kvittens_fact(node.store().as_ref(), record, &history, &limits).await?;
+    Ok(StatusFacts {
+        status: lifecycle::message_status(record.state, &kvittens),
+        history,
+        kvittens,
+    })
+}
+
+async fn show(
+    node: &Node,
+    record: MessageRecord,
+    facts: StatusFacts,
+    with_documents: bool,
+) -> Result<Shown, crate::store::StoreError> {
+    let StatusFacts {
+        status,
+        history,
+        kvittens,
+    } = facts;
+    let instance = message_path(&record.meta.message_id);
     let stored_at = record.created_at.to_offset_date_time();
     let (mut attributes, functional_address, problem) = match read_content(node, &record).await {
         Ok(message) => {
@@ -241,7 +272,7 @@ async fn show(node: &Node, record: MessageRecord, with_documents: bool) -> Resul
             (attributes, None, Some(why))
         }
     };
-    let mut events = lifecycle::events(&instance, record.state, record.last_error.as_deref(), &history);
+    let mut events = lifecycle::events(&instance, status, record.last_error.as_deref(), &history, &kvittens);
     if let Some(why) = problem {
         events["title"] = "ERROR".into();
         if let Some(issues) = events["eventIssues"].as_array_mut() {
@@ -320,7 +351,19 @@ pub(super) async fn list(node: &Node, caller: &Caller, query: Option<&str>) -> R
                     break 'states;
                 }
                 scanned += 1;
-                let item = match show(node, record, false).await {
+                let facts = match status_facts(node, &record).await {
+                    Ok(facts) => facts,
+                    Err(e) => return unavailable(e),
+                };
+                // The status filter is decided on the store's facts, before the payload is read.
+                if filter
+                    .message_status
+                    .as_deref()
+                    .is_some_and(|want| want != facts.status)
+                {
+                    continue;
+                }
+                let item = match show(node, record, facts, false).await {
                     Ok(item) => item,
                     Err(e) => return unavailable(e),
                 };
@@ -396,7 +439,8 @@ async fn find(
         }
     }
     let Some(record) = record else { return Err(not_found()) };
-    let shown = show(node, record, with_documents).await.map_err(unavailable)?;
+    let facts = status_facts(node, &record).await.map_err(unavailable)?;
+    let shown = show(node, record, facts, with_documents).await.map_err(unavailable)?;
     // A message outside the caller's scope is answered like a missing one, so its existence does not leak.
     if !shown.allowed(caller, operation) {
         return Err(not_found());
@@ -405,7 +449,7 @@ async fn find(
 }
 
 /// `GET /v1/sdk/messages/{id}`: the whole message, `digitalDocument` included. Fetching a received message marks
-/// it `fetched` (it stays `NEW` for DIGG until deleted).
+/// it `fetched` in our store; its DIGG status does not change (B1.4.2 has no status for a fetched message).
 pub(super) async fn get(node: &Node, caller: &Caller, raw_id: &str, query: Option<&str>) -> Response<Full<Bytes>> {
     let filter = match Filter::parse(query) {
         Ok(f) => f,
@@ -442,7 +486,8 @@ pub(super) async fn get(node: &Node, caller: &Caller, raw_id: &str, query: Optio
     json_response(StatusCode::OK, &body, "application/json")
 }
 
-/// `DELETE /v1/sdk/messages/{id}`: a received message in a final status (`NEW`) becomes `acknowledged` (then purged
+/// `DELETE /v1/sdk/messages/{id}`: a received message in a final status (`NEW`, or `MESSAGE_EXCHANGE_ERROR` when
+/// its kvittens could not be delivered) becomes `acknowledged` (then purged
 /// by retention) and is no longer shown. A sent message is never deleted on request: it holds the delivery
 /// evidence until retention purges it, so the answer is 400 (and 400 too for a status that is not final).
 pub(super) async fn delete(node: &Node, caller: &Caller, raw_id: &str) -> Response<Full<Bytes>> {
@@ -454,7 +499,9 @@ pub(super) async fn delete(node: &Node, caller: &Caller, raw_id: &str) -> Respon
     if !lifecycle::is_deletable_status(&status) {
         return DiggProblem::bad_request(
             "The message has no final status",
-            format!("status {status} is not final; only NEW, ACCEPTED and MESSAGE_EXCHANGE_ERROR messages can be deleted"),
+            format!(
+                "status {status} is not final; only NEW, ACCEPTED and MESSAGE_EXCHANGE_ERROR messages can be deleted"
+            ),
             "path",
         )
         .into_response();
@@ -467,8 +514,13 @@ pub(super) async fn delete(node: &Node, caller: &Caller, raw_id: &str) -> Respon
         )
         .into_response();
     }
-    let change = Transition::new(shown.record.key, shown.record.state, State::Acknowledged, caller.actor())
-        .reason("deleted through the DIGG message-client API (deleteMessageById)");
+    let change = Transition::new(
+        shown.record.key,
+        shown.record.state,
+        State::Acknowledged,
+        caller.actor(),
+    )
+    .reason("deleted through the DIGG message-client API (deleteMessageById)");
     let written = match node.store().transition(change).await {
         Ok(w) => w,
         Err(crate::store::StoreError::IllegalTransition(_)) | Err(crate::store::StoreError::UnexpectedState { .. }) => {
@@ -500,7 +552,10 @@ mod tests {
             "filter%5BrecipientAttention.subOrganization.extension%5D=%22sdk:inkorg01:0203:inera.se%22&filter[messagestatus]=NEW&filter[creationDateTimeStart]=2024-01-01T00:00:00Z",
         ))
         .unwrap();
-        assert_eq!(f.recipient_functional_address.as_deref(), Some("sdk:inkorg01:0203:inera.se"));
+        assert_eq!(
+            f.recipient_functional_address.as_deref(),
+            Some("sdk:inkorg01:0203:inera.se")
+        );
         assert_eq!(f.message_status.as_deref(), Some("NEW"));
         assert!(f.creation_start.is_some());
         assert_eq!(Filter::parse(None).unwrap(), Filter::default());

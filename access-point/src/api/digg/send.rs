@@ -166,7 +166,14 @@ where
         sender = %sender, "digg api: sendMessage");
     let location = message_path(&accepted.message_id);
     let mut attributes = attributes_of(&message, super::lifecycle::digg_status(State::Submitted), false);
-    attributes.events = Some(events(&location, State::Submitted, None, &[]));
+    let status = super::lifecycle::digg_status(State::Submitted);
+    attributes.events = Some(events(
+        &location,
+        status,
+        None,
+        &[],
+        &super::lifecycle::KvittensFact::None,
+    ));
     let body = top_level(&location, resource(&accepted.message_id, &attributes));
     let mut response = json_response(StatusCode::CREATED, &body, "application/json");
     if let Ok(value) = http::HeaderValue::from_str(&location) {

@@ -9,7 +9,7 @@ use crate::msh::submit::{self, Accepted, Submission, SubmitError, SubmittedPaylo
 use crate::msh::{Node, StaticPeers};
 use crate::sdk::kvittens::{Kvittens, KvittensError, RejectionReason, ResponseCode, KVITTENS_DOCUMENT_TYPE};
 use crate::sdk::xhe::{BusinessScope, PayloadContent, Xhe, XheError, XhePayload, DOCUMENT_ID_SCHEME};
-use crate::store::{Direction, HistoryNote, MessageRecord, State, StoreError};
+use crate::store::{Direction, EvidenceKind, HistoryNote, MessageRecord, NewEvidence, SentKvittens, State, StoreError};
 
 /// The MIME Content-ID of the XHE part of an SDK message (transport profile: `cid:message`).
 pub const XHE_CONTENT_ID: &str = "message";
@@ -184,11 +184,20 @@ async fn note_sent(
         text.push_str(": ");
         text.push_str(reason);
     }
+    // The typed record next to the text: DIGG's API derives the inbound message's status from it.
+    let sent = SentKvittens {
+        as4_message_id: accepted.message_id.clone(),
+        kvittens_id: prepared.kvittens.id.clone(),
+        response: prepared.kvittens.response.as_str().to_string(),
+    };
     let note = HistoryNote {
         key: record.key,
         actor: prepared.submission.actor.clone(),
         reason: text,
-        evidence: None,
+        evidence: Some(NewEvidence {
+            kind: EvidenceKind::KvittensSent,
+            bytes: sent.to_bytes(),
+        }),
     };
     shared.store.annotate(note).await?.durable().await?;
     tracing::info!(key = %record.key, message_id = %record.meta.message_id, kvittens = %prepared.kvittens.id,
