@@ -162,7 +162,7 @@ async fn as4_tool(python: &str, script: &Path, command: &str, args: &[String]) -
     run_tool(cmd, TOOL).await
 }
 
-/// Wraps [`INVOICE`] in a Peppol SBD made by `as4` itself; answers the SBD's bytes and file.
+/// Wraps [`INVOICE`] in a Peppol SBD made by `as4` itself; answers the SBD file.
 async fn as4_sbd(python: &str, script: &Path, dir: &Path, sender: &str, recipient: &str) -> Result<PathBuf, String> {
     let invoice = write(dir, "invoice.xml", INVOICE)?;
     let sbd = dir.join("sbd.xml");
