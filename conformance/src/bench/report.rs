@@ -241,8 +241,14 @@ fn series(report: &BenchReport, stack: Stack, value: impl Fn(&Row) -> f64) -> Po
         .collect()
 }
 
+/// Tick labels of the log-scale size axis: its ticks fall on powers of ten, so decimal units read cleanly.
 fn axis_size(v: &f64) -> String {
-    size_label(*v as u64)
+    match *v {
+        v if v >= 1e9 => format!("{:.0} GB", v / 1e9),
+        v if v >= 1e6 => format!("{:.0} MB", v / 1e6),
+        v if v >= 1e3 => format!("{:.0} kB", v / 1e3),
+        v => format!("{v:.0} B"),
+    }
 }
 
 /// Draws one log-log panel: the stacks' points and a horizontal ceiling line.
@@ -476,6 +482,14 @@ mod tests {
             assert!(svg.contains(needle), "missing {needle:?}");
         }
         assert!(svg.matches("<circle").count() >= 6, "a point per row and panel");
+    }
+
+    #[test]
+    fn axis_ticks_read_in_decimal_units() {
+        assert_eq!(axis_size(&1e3), "1 kB");
+        assert_eq!(axis_size(&1e5), "100 kB");
+        assert_eq!(axis_size(&1e7), "10 MB");
+        assert_eq!(axis_size(&1e9), "1 GB");
     }
 
     #[test]
