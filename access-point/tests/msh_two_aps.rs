@@ -332,3 +332,61 @@ async fn submission_naming_only_the_final_recipient_reaches_the_peer_serving_it(
 fn stored_for_the_recipient(state: State) -> bool {
     matches!(state, State::Received | State::Acknowledged)
 }
+
+/// A static `[[peers]]` entry whose message certificate A's copy of B's CRL revokes: A refuses to encrypt to it,
+/// the message fails on its first attempt naming the revocation, and B never sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_static_peer_certificate_fails_before_anything_is_sent() {
+    use access_point::pki::dev::DevPki;
+    use access_point::pki::KeyPair;
+    let tmp = tempfile::tempdir().unwrap();
+    let (a_toml, b_toml) = two_linked_aps(tmp.path());
+    let b_keys = b_toml.parent().unwrap().join("keys");
+    let b_ca = KeyPair::load(&b_keys.join("ca.key.pem"), &b_keys.join("ca.pem"), &[]).unwrap();
+    let b_message = openssl::x509::X509::from_pem(&std::fs::read(b_keys.join("message.pem")).unwrap()).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let crl = DevPki::crl_from(
+        &b_ca,
+        &[&b_message],
+        now - time::Duration::minutes(5),
+        now + time::Duration::days(1),
+    )
+    .unwrap();
+    let crl_dir = a_toml.parent().unwrap().join("trust/crls");
+    let mut replaced = 0;
+    for entry in std::fs::read_dir(&crl_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap().to_string_lossy().starts_with(B_PARTY) {
+            std::fs::write(&path, crl.to_pem().unwrap()).unwrap();
+            replaced += 1;
+        }
+    }
+    assert_eq!(replaced, 1, "peers add copied B's CRL into {}", crl_dir.display());
+
+    let a = start(&a_toml).await;
+    let b = start(&b_toml).await;
+    let mut outcomes = a.subscribe();
+    let accepted = a.submit(submission(SERVED, vec![])).await.unwrap();
+    let outcome = outcome_of(&mut outcomes, &accepted.message_id, Duration::from_secs(30)).await;
+    assert_eq!((outcome.state, outcome.attempts), (State::Failed, 1), "{outcome:?}");
+    assert!(
+        outcome.reason.contains("not trusted") && outcome.reason.contains("revoked"),
+        "{}",
+        outcome.reason
+    );
+    assert!(b
+        .store()
+        .get_by_message_id(Direction::Inbound, &accepted.message_id)
+        .await
+        .unwrap()
+        .is_none());
+    for outcome in ["delivered", "duplicate", "error"] {
+        assert_eq!(
+            b.metrics().messages_in.with(&[outcome]).get(),
+            0,
+            "B got no request ({outcome})"
+        );
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+}

@@ -73,6 +73,9 @@ impl As4Deliverer {
             Err(e) if e.is_retryable() => return retry(e.to_string()),
             Err(e) => return final_(e.to_string()),
         };
+        if let Err(e) = receiver_certificate_trusted(&shared.message_trust, pmode, &recipient, OffsetDateTime::now_utc()) {
+            return final_(e);
+        }
         // Stored with its receiving AP unresolved (discovery was down at submit time): `To` is the AP found now.
         let filled;
         let record = match super::submit::with_resolved_to(record, &recipient, pmode) {
@@ -193,6 +196,32 @@ impl As4Deliverer {
 
 /// The UserMessage for a stored submission. MessageId and Timestamp (the submission time) stay the same across
 /// attempts, so the receiver's duplicate detection works and every attempt signs the same eb:Messaging.
+/// The receiving AP's certificate must chain to the message trust store, be within validity, not be revoked by a
+/// loaded CRL, and fit the P-Mode's key protection, before anything is encrypted to it. Discovery checks SMP answers
+/// the same way; this also covers static `[[peers]]` entries, whose certificates are only read from files.
+fn receiver_certificate_trusted(
+    trust: &crate::pki::TrustStore,
+    pmode: &pmode::PMode,
+    recipient: &super::resolver::ResolvedRecipient,
+    at: OffsetDateTime,
+) -> Result<(), String> {
+    use crate::pki::Purpose;
+    let purpose = match pmode.security.encryption.as_ref().map(|e| &e.key) {
+        Some(pmode::KeyEncryption::KeyTransport { .. }) => Purpose::KeyTransport,
+        Some(pmode::KeyEncryption::KeyAgreement { .. }) => Purpose::KeyAgreement,
+        None => Purpose::MessageSigning,
+    };
+    trust
+        .verify(&recipient.message_cert, &[], purpose, at)
+        .map(|_| ())
+        .map_err(|e| {
+            format!(
+                "the certificate of receiving AP {} is not trusted, nothing was sent: {e}",
+                recipient.party_id
+            )
+        })
+}
+
 pub(crate) fn user_message(record: &MessageRecord, pmode: &pmode::PMode) -> Result<UserMessage, String> {
     let meta = &record.meta;
     let message_id = MessageId::parse_lenient(&meta.message_id).map_err(|e| format!("stored MessageId: {e}"))?;
@@ -250,4 +279,44 @@ pub(crate) fn user_message(record: &MessageRecord, pmode: &pmode::PMode) -> Resu
         message_properties: properties,
         payload_info: Vec::new(),
     })
+}
+
+#[cfg(test)]
+mod receiver_certificate_tests {
+    use super::*;
+    use crate::msh::resolver::ResolvedRecipient;
+    use crate::pki::dev::{DevPki, DevPkiOptions};
+    use crate::pki::TrustStore;
+
+    fn recipient(pki: &DevPki) -> ResolvedRecipient {
+        ResolvedRecipient {
+            party_id: pki.party_id.clone(),
+            party_id_type: String::new(),
+            endpoint: "https://127.0.0.1:1/as4".into(),
+            message_cert: pki.message.certificate.clone(),
+            tls_cert: None,
+        }
+    }
+
+    #[test]
+    fn a_static_peer_is_checked_against_the_trust_store_and_its_crl_before_sealing() {
+        let mut pki = DevPki::generate(&DevPkiOptions::new("AP0002-DEV")).unwrap();
+        let pmode = pmode::builtin::sdk_message();
+        let now = OffsetDateTime::now_utc();
+        let trust = |pki: &DevPki| {
+            let crl = openssl::x509::X509Crl::from_der(&pki.crl.to_der().unwrap()).unwrap();
+            TrustStore::new(vec![pki.ca.certificate.clone()]).with_crls(vec![crl])
+        };
+
+        receiver_certificate_trusted(&trust(&pki), &pmode, &recipient(&pki), now).unwrap();
+
+        let stranger = DevPki::generate(&DevPkiOptions::new("AP0002-DEV")).unwrap();
+        let e = receiver_certificate_trusted(&trust(&stranger), &pmode, &recipient(&pki), now).unwrap_err();
+        assert!(e.contains("AP0002-DEV") && e.contains("not trusted"), "{e}");
+
+        let cert = pki.message.certificate.clone();
+        pki.revoke(&cert).unwrap();
+        let e = receiver_certificate_trusted(&trust(&pki), &pmode, &recipient(&pki), now).unwrap_err();
+        assert!(e.contains("revoked"), "{e}");
+    }
 }
