@@ -101,15 +101,16 @@ fn scoped(organisation: &str, functional_address: Option<&str>, permissions: Vec
 }
 
 /// Polls `path` on `ap` (every answer checked against DIGG's file) until its `messageStatus` is one of `want`;
-/// returns the last answer's JSON (the caller asserts the status, so a timeout fails with the answer shown).
+/// returns the last answer's JSON (the caller asserts the status, so a timeout fails with the answer shown). A
+/// `404` counts as not there yet (a receiving side before the message arrived).
 async fn wait_for_status(spec: &Value, ap: &RunningAp, path: &str, want: &[&str]) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let answer = ap.get(path).await;
-        assert_eq!(
+        assert!(
+            [StatusCode::OK, StatusCode::NOT_FOUND].contains(&answer.status),
+            "{}: {}",
             answer.status,
-            StatusCode::OK,
-            "{}",
             String::from_utf8_lossy(&answer.body)
         );
         check_against_digg(spec, "/sdk/messages/{messageId}", "get", &answer);
@@ -466,6 +467,54 @@ async fn kvittens_outcomes_show_as_accepted_and_rejected_with_reasons() {
     let mut new = listed_ids(&spec, &b, "filter[messageStatus]=NEW").await;
     new.sort();
     assert_eq!(new, all);
+
+    a.stop().await;
+    b.stop().await;
+}
+
+/// A deployment whose clients use only DIGG's API: with `[sdk] auto_accept` B's access point sends the kvittens
+/// itself (B1.4.2's message service does), so B's client sees NEW and may delete, and A's client sees ACCEPTED,
+/// without any call outside `/v1/sdk`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_auto_accept_a_digg_only_client_sees_new_and_the_sender_accepted() {
+    let spec = digg_spec();
+    let dir = tempfile::tempdir().unwrap();
+    let (config_a, config_b) = two_linked_aps(dir.path());
+    let mut text = std::fs::read_to_string(&config_b).unwrap();
+    assert!(!text.contains("[sdk]"), "init writes no [sdk] table");
+    text.push_str("\n[sdk]\nauto_accept = true\n");
+    std::fs::write(&config_b, text).unwrap();
+    let a = RunningAp::start(&config_a).await;
+    let b = RunningAp::start(&config_b).await;
+
+    let sent = a
+        .post_json("/v1/sdk/messages", &create_document("Automatiskt kvitterat"))
+        .await;
+    assert_eq!(
+        sent.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&sent.body)
+    );
+    let id = sent.json()["data"]["id"].as_str().unwrap().to_string();
+    let path = digg::read::message_path(&id);
+
+    let at_b = wait_for_status(&spec, &b, &path, &["NEW"]).await;
+    assert_eq!(at_b["data"]["attributes"]["messageStatus"], "NEW", "{at_b}");
+    assert_eq!(
+        listed_ids(&spec, &b, "filter[messageStatus]=NEW").await,
+        vec![id.clone()]
+    );
+    let at_a = wait_for_status(&spec, &a, &path, &["ACCEPTED"]).await;
+    assert_eq!(at_a["data"]["attributes"]["messageStatus"], "ACCEPTED", "{at_a}");
+    let deleted = b.call(Method::DELETE, &path, None, Vec::new()).await;
+    assert_eq!(
+        deleted.status,
+        StatusCode::ACCEPTED,
+        "{}",
+        String::from_utf8_lossy(&deleted.body)
+    );
+    check_against_digg(&spec, "/sdk/messages/{messageId}", "delete", &deleted);
 
     a.stop().await;
     b.stop().await;
