@@ -101,6 +101,7 @@ async fn send_as4v2(ctx: &mut Ctx, parts: &[(&str, &str, &[u8])]) -> Result<(), 
     for uri in AS4V2_WIRE_ALGORITHMS {
         ensure(text.contains(uri), || format!("{uri} is not on the wire"))?;
     }
+    ctx.evidence.note("algorithms_on_wire", AS4V2_WIRE_ALGORITHMS.join(" "));
     ensure(!text.contains("rsa-sha256") && !text.contains("rsa-oaep"), || {
         "an RSA algorithm is on the wire".into()
     })?;

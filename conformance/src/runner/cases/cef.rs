@@ -786,6 +786,10 @@ pub fn ta27_29(ctx: &mut Ctx) -> CaseFuture<'_> {
                 format!("the {charset} payload differs at B")
             })?;
         }
+        ctx.evidence.note(
+            "consumer_sees_character_set",
+            "no: B's store keeps no part properties (and the Submission API cannot set one)",
+        );
         let (id, _, answer, _) = with_character_set(ctx, "not-a-charset!", b"<x/>").await?;
         let code = answer.error_code().unwrap_or_default();
         ctx.evidence.note("invalid.message_id", &id);
