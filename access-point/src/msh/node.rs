@@ -41,6 +41,56 @@ pub(crate) struct NodeShared {
     pub ids: MessageIdGenerator,
     pub metrics: Option<Arc<ApMetrics>>,
     pub events: EventBus,
+    /// Background work (SDK classification) that [`Node::shutdown`] waits for, so the store is released on return.
+    pub background: Arc<BackgroundTasks>,
+}
+
+/// Counts a node's background tasks; once closing, no new one starts (recovery at the next start picks the work up).
+#[derive(Debug, Default)]
+pub(crate) struct BackgroundTasks {
+    running: std::sync::atomic::AtomicUsize,
+    closing: std::sync::atomic::AtomicBool,
+    idle: tokio::sync::Notify,
+}
+
+impl BackgroundTasks {
+    /// Registers a task about to start; `false` when the node is shutting down (the task must not run).
+    pub fn start(&self) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.running.fetch_add(1, SeqCst);
+        if self.closing.load(SeqCst) {
+            self.finish();
+            return false;
+        }
+        true
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Marks a task started with [`BackgroundTasks::start`] as done.
+    pub fn finish(&self) {
+        if self.running.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    /// Refuses new tasks and waits (at most `within`) until the running ones are done; `false` on timeout.
+    pub async fn close(&self, within: std::time::Duration) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.closing.store(true, SeqCst);
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let notified = self.idle.notified();
+            if self.running.load(SeqCst) == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.running.load(SeqCst) == 0;
+            }
+        }
+    }
 }
 
 /// Choices made in code rather than in the configuration file (tests, tools, a future discovery resolver).
@@ -202,6 +252,7 @@ impl Node {
             ids,
             metrics: Some(metrics.clone()),
             events: EventBus::with_replay_capacity(replay_events),
+            background: Arc::new(BackgroundTasks::default()),
         });
         // Received messages a crash left unclassified (the inbox and kvittens layer runs after the receipt).
         crate::sdk::inbound::spawn_recovery(shared.clone());
@@ -329,6 +380,10 @@ impl Node {
         if let Some(task) = task {
             let _ = task.await;
         }
+        // A classification still running holds the store; what it leaves undone is redone at the next start.
+        if !self.shared.background.close(BACKGROUND_DRAIN).await {
+            tracing::warn!("background classification still running after {BACKGROUND_DRAIN:?}; closing anyway");
+        }
         if let Err(e) = self.shared.store.close().await {
             tracing::error!(error = %e, "closing the store");
         }
@@ -347,6 +402,9 @@ impl Drop for Node {
         }
     }
 }
+
+/// How long shutdown waits for background classification before closing the store anyway.
+const BACKGROUND_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Removes leftovers of interrupted receives and sends (spool files are never referenced by the store).
 fn clear_spool(dir: &std::path::Path) {
@@ -380,4 +438,31 @@ fn spawn_queue_gauges(store: Arc<dyn Store>, metrics: Arc<ApMetrics>, stop: Canc
             }
         }
     });
+}
+
+#[cfg(test)]
+mod background_tests {
+    use super::BackgroundTasks;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn close_waits_for_running_tasks_and_refuses_new_ones() {
+        let tasks = Arc::new(BackgroundTasks::default());
+        assert!(tasks.start());
+        let worker = tasks.clone();
+        let done = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            worker.finish();
+        });
+        let started = std::time::Instant::now();
+        assert!(tasks.close(Duration::from_secs(10)).await);
+        assert!(started.elapsed() >= Duration::from_millis(150), "close returned before the task finished");
+        assert!(!tasks.start(), "no task starts once closing");
+        done.await.unwrap();
+
+        let stuck = BackgroundTasks::default();
+        assert!(stuck.start());
+        assert!(!stuck.close(Duration::from_millis(50)).await, "a task that never finishes times the wait out");
+    }
 }

@@ -15,8 +15,8 @@ use crate::sdk::kvittens::{Kvittens, ReasonCode, RejectionReason, ResponseCode, 
 use crate::sdk::message_v3::{MessageError, SdkMessage, FUNCTIONAL_ADDRESS_ROOT, MESSAGE_V3_DOCUMENT_TYPE};
 use crate::sdk::xhe::{PayloadContent, Xhe, XheError};
 use crate::store::{
-    Classification, ClassificationCommit, Direction, EvidenceKind, HistoryNote, InboxAttachment, InboxEntry,
-    ListQuery, MessageKey, MessageRecord, NewEvidence, State, Store, StoreError, Transition,
+    Classification, ClassificationCommit, Direction, EvidenceKind, HistoryNote, InboxAttachment, InboxEntry, ListQuery,
+    MessageKey, MessageRecord, NewEvidence, State, Store, StoreError, Transition,
 };
 
 /// How many outbound messages (newest first) a received kvittens is matched against.
@@ -43,39 +43,58 @@ fn permits(shared: &NodeShared) -> &'static Semaphore {
 
 /// Classifies a freshly stored message in the background.
 pub(crate) fn spawn_classify(shared: Arc<NodeShared>, key: MessageKey) {
+    if !shared.background.start() {
+        return;
+    }
     tokio::spawn(async move {
         let _permit = permits(&shared).acquire().await;
-        if let Err(e) = classify_message(&shared, key).await {
-            tracing::error!(key = %key, error = %e, "inbound message not classified; retried at the next start");
+        if !shared.background.is_closing() {
+            if let Err(e) = classify_message(&shared, key).await {
+                tracing::error!(key = %key, error = %e, "inbound message not classified; retried at the next start");
+            }
         }
+        // The store handle goes before the count does, so a waiting shutdown finds the store released.
+        let background = shared.background.clone();
+        drop(shared);
+        background.finish();
     });
 }
 
 /// Classifies, at start, every received message a crash left unclassified.
 pub(crate) fn spawn_recovery(shared: Arc<NodeShared>) {
+    if !shared.background.start() {
+        return;
+    }
     tokio::spawn(async move {
-        let mut failed = std::collections::HashSet::new();
-        loop {
-            let keys = match shared.store.unclassified_inbound(RECOVERY_BATCH + failed.len()).await {
-                Ok(keys) => keys,
-                Err(e) => {
-                    tracing::error!(error = %e, "listing unclassified inbound messages");
-                    return;
-                }
-            };
-            let todo: Vec<MessageKey> = keys.into_iter().filter(|k| !failed.contains(k)).collect();
-            if todo.is_empty() {
+        recover(&shared).await;
+        let background = shared.background.clone();
+        drop(shared);
+        background.finish();
+    });
+}
+
+async fn recover(shared: &NodeShared) {
+    let mut failed = std::collections::HashSet::new();
+    while !shared.background.is_closing() {
+        let keys = match shared.store.unclassified_inbound(RECOVERY_BATCH + failed.len()).await {
+            Ok(keys) => keys,
+            Err(e) => {
+                tracing::error!(error = %e, "listing unclassified inbound messages");
                 return;
             }
-            for key in todo {
-                tracing::info!(key = %key, "classifying an inbound message left unclassified");
-                if let Err(e) = classify_message(&shared, key).await {
-                    tracing::error!(key = %key, error = %e, "inbound message not classified");
-                    failed.insert(key);
-                }
+        };
+        let todo: Vec<MessageKey> = keys.into_iter().filter(|k| !failed.contains(k)).collect();
+        if todo.is_empty() {
+            return;
+        }
+        for key in todo {
+            tracing::info!(key = %key, "classifying an inbound message left unclassified");
+            if let Err(e) = classify_message(shared, key).await {
+                tracing::error!(key = %key, error = %e, "inbound message not classified");
+                failed.insert(key);
             }
         }
-    });
+    }
 }
 
 /// What the envelope reading found.
@@ -132,7 +151,9 @@ pub(crate) async fn read_envelope(shared: &NodeShared, record: &MessageRecord) -
 /// Classifies one stored inbound message; does nothing when it is already classified or no longer `Received`.
 pub(crate) async fn classify_message(shared: &NodeShared, key: MessageKey) -> Result<(), ClassifyError> {
     let store = &*shared.store;
-    let Some(record) = store.get(key).await? else { return Ok(()) };
+    let Some(record) = store.get(key).await? else {
+        return Ok(());
+    };
     if record.direction != Direction::Inbound || record.state != State::Received {
         return Ok(());
     }
@@ -163,7 +184,12 @@ pub(crate) async fn classify_message(shared: &NodeShared, key: MessageKey) -> Re
     let consistency = check_envelope(xhe, &as4);
     if xhe.payload.document_type_code == KVITTENS_DOCUMENT_TYPE {
         if let Err(e) = consistency {
-            return drop_malformed(shared, &record, &format!("kvittens inconsistent with the AS4 header: {e}")).await;
+            return drop_malformed(
+                shared,
+                &record,
+                &format!("kvittens inconsistent with the AS4 header: {e}"),
+            )
+            .await;
         }
         return receive_kvittens(shared, &record, xhe).await;
     }
@@ -360,7 +386,12 @@ fn inbox_entry(record: &MessageRecord, envelope: &Envelope, message: Option<&Sdk
 async fn receive_kvittens(shared: &NodeShared, record: &MessageRecord, xhe: &Xhe) -> Result<(), ClassifyError> {
     let store = &*shared.store;
     let PayloadContent::Xml(fragment) = &xhe.payload.content else {
-        return drop_malformed(shared, record, "the kvittens payload is not readable XML (encrypted or text)").await;
+        return drop_malformed(
+            shared,
+            record,
+            "the kvittens payload is not readable XML (encrypted or text)",
+        )
+        .await;
     };
     let kvittens = match Kvittens::parse(fragment.as_bytes(), &envelope_limits(shared)) {
         Ok(k) => k,
@@ -397,7 +428,10 @@ async fn receive_kvittens(shared: &NodeShared, record: &MessageRecord, xhe: &Xhe
         actor: CLASSIFIER_ACTOR.into(),
         reason: match &linked_to {
             Some(id) => format!("{verdict} for outbound message {id}"),
-            None => format!("{verdict} for XHE {} (no outbound message found)", kvittens.original_message_id),
+            None => format!(
+                "{verdict} for XHE {} (no outbound message found)",
+                kvittens.original_message_id
+            ),
         },
         evidence: None,
     });
@@ -429,8 +463,9 @@ async fn find_original(
 ) -> Result<Option<(MessageRecord, Option<String>)>, ClassifyError> {
     let store = &*shared.store;
     let same = |a: &Option<String>, b: &str| {
-        a.as_deref()
-            .is_some_and(|a| crate::store::inbox::normalize_participant(a) == crate::store::inbox::normalize_participant(b))
+        a.as_deref().is_some_and(|a| {
+            crate::store::inbox::normalize_participant(a) == crate::store::inbox::normalize_participant(b)
+        })
     };
     let mut after = None;
     let mut looked = 0usize;
@@ -452,7 +487,9 @@ async fn find_original(
             if !same(&record.meta.final_recipient, &kvittens.sender.id) {
                 continue;
             }
-            let Ok(envelope) = read_envelope(shared, record).await else { continue };
+            let Ok(envelope) = read_envelope(shared, record).await else {
+                continue;
+            };
             if envelope.xhe.id == kvittens.original_message_id {
                 let found = (record.clone(), sender_functional_address(&envelope, shared));
                 if record.meta.conversation_id == conversation_id {
@@ -469,11 +506,9 @@ async fn find_original(
 }
 
 fn sender_functional_address(envelope: &Envelope, shared: &NodeShared) -> Option<String> {
-    let PayloadContent::Xml(fragment) = &envelope.xhe.payload.content else { return None };
+    let PayloadContent::Xml(fragment) = &envelope.xhe.payload.content else {
+        return None;
+    };
     let message = SdkMessage::parse(fragment.as_bytes(), &envelope_limits(shared)).ok()?;
-    message
-        .header
-        .sender
-        .attention
-        .map(|a| a.sub_organization.id.extension)
+    message.header.sender.attention.map(|a| a.sub_organization.id.extension)
 }
