@@ -151,6 +151,9 @@ fn accept(
         endpoint: resolved.endpoint_url,
         message_cert: resolved.ap_certificate,
         tls_cert: None,
+        // SDK's SMP publishes one (RSA) certificate per endpoint: AS4 2.0 peers come from [[peers]].
+        ed25519_cert: None,
+        x25519_cert: None,
     })
 }
 
@@ -331,6 +334,8 @@ mod tests {
             endpoint: "https://override/as4".into(),
             message_cert: pki.message.certificate.clone(),
             tls_cert: None,
+            ed25519_cert: None,
+            x25519_cert: None,
         }]);
         // The fallback is an empty table: anything not overridden is unknown.
         let chained = ChainedResolver::new(table, Arc::new(StaticPeers::default()));

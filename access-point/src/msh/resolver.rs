@@ -33,6 +33,11 @@ pub struct ResolvedRecipient {
     pub message_cert: X509,
     /// The peer's TLS server certificate when pinned (otherwise the TLS trust store decides).
     pub tls_cert: Option<X509>,
+    /// The peer's Ed25519 certificate (eDelivery AS4 2.0): its receipts under an eddsa-ed25519 P-Mode must be signed
+    /// with exactly this certificate. `None` when not configured (discovery publishes only the message certificate).
+    pub ed25519_cert: Option<X509>,
+    /// The peer's X25519 certificate (eDelivery AS4 2.0): we encrypt to it under a key-agreement P-Mode.
+    pub x25519_cert: Option<X509>,
 }
 
 /// Why no recipient could be resolved.
@@ -97,6 +102,8 @@ impl StaticPeers {
                 endpoint: peer.endpoint.clone(),
                 message_cert: certs.message,
                 tls_cert: certs.tls,
+                ed25519_cert: certs.ed25519,
+                x25519_cert: certs.x25519,
             });
         }
         Ok(StaticPeers { peers, participants })
@@ -176,6 +183,8 @@ mod tests {
             endpoint: "https://localhost:9443/as4".into(),
             message_cert: pki.message.certificate.clone(),
             tls_cert: None,
+            ed25519_cert: None,
+            x25519_cert: None,
         }]);
         let query = |to: &str| RecipientQuery {
             to_party: to.into(),
@@ -198,6 +207,8 @@ mod tests {
             endpoint: format!("https://{party}/as4"),
             message_cert: pki.message.certificate.clone(),
             tls_cert: None,
+            ed25519_cert: None,
+            x25519_cert: None,
         };
         let table = StaticPeers::with_participants(vec![
             (peer("AP0002-DEV"), vec!["0203:b.example".into()]),

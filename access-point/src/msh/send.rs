@@ -73,7 +73,13 @@ impl As4Deliverer {
             Err(e) if e.is_retryable() => return retry(e.to_string()),
             Err(e) => return final_(e.to_string()),
         };
-        if let Err(e) = receiver_certificate_trusted(&shared.message_trust, pmode, &recipient, OffsetDateTime::now_utc()) {
+        let keys = match send_keys(&shared.identity, pmode, &recipient) {
+            Ok(k) => k,
+            Err(e) => return final_(e),
+        };
+        if let Err(e) =
+            receiver_certificate_trusted(&shared.message_trust, pmode, &recipient, OffsetDateTime::now_utc())
+        {
             return final_(e);
         }
         // Stored with its receiving AP unresolved (discovery was down at submit time): `To` is the AP found now.
@@ -110,8 +116,8 @@ impl As4Deliverer {
         }
         let params = SealParams {
             pmode,
-            signer: &shared.identity.message,
-            receiver_encryption_cert: pmode.security.encryption.as_ref().map(|_| &recipient.message_cert),
+            signer: keys.signer,
+            receiver_encryption_cert: keys.encryption_cert,
             spool_dir: &shared.spool_dir,
         };
         let sealed = match wss_message::seal(&user, &payloads, &params).await {
@@ -164,7 +170,7 @@ impl As4Deliverer {
             &content_type,
             &body,
             &sealed,
-            &recipient.message_cert,
+            keys.receipt_cert,
             &shared.message_trust,
             pmode,
         )
@@ -194,8 +200,76 @@ impl As4Deliverer {
     }
 }
 
-/// The UserMessage for a stored submission. MessageId and Timestamp (the submission time) stay the same across
-/// attempts, so the receiver's duplicate detection works and every attempt signs the same eb:Messaging.
+/// The keys of one send, chosen by the P-Mode: eDelivery AS4 2.0 (eddsa-ed25519 signatures, X25519 key agreement)
+/// uses our Ed25519 key and the peer's Ed25519 and X25519 certificates; SDK / AS4 1.15 uses the RSA message keys.
+struct SendKeys<'a> {
+    /// Signs the UserMessage.
+    signer: &'a crate::pki::KeyPair,
+    /// The message is encrypted to it; `None` when the P-Mode does not encrypt.
+    encryption_cert: Option<&'a openssl::x509::X509>,
+    /// The receipt (or error signal) must be signed with exactly this certificate.
+    receipt_cert: &'a openssl::x509::X509,
+}
+
+/// Whether `pmode` signs with eddsa-ed25519 (eDelivery AS4 2.0).
+fn signs_with_ed25519(pmode: &pmode::PMode) -> bool {
+    pmode
+        .security
+        .signature
+        .as_ref()
+        .is_some_and(|s| s.algorithm == pmode::algorithms::SignatureAlgorithm::EddsaEd25519)
+}
+
+/// The peer certificate `pmode` encrypts to: the X25519 certificate for key agreement, the message (RSA)
+/// certificate for key transport; `None` when the P-Mode does not encrypt. A missing X25519 certificate is an error
+/// naming the `[[peers]]` setting (discovery does not publish one).
+fn encryption_certificate<'a>(
+    pmode: &pmode::PMode,
+    recipient: &'a super::resolver::ResolvedRecipient,
+) -> Result<Option<&'a openssl::x509::X509>, String> {
+    match pmode.security.encryption.as_ref().map(|e| &e.key) {
+        None => Ok(None),
+        Some(pmode::KeyEncryption::KeyTransport { .. }) => Ok(Some(&recipient.message_cert)),
+        Some(pmode::KeyEncryption::KeyAgreement { .. }) => recipient.x25519_cert.as_ref().map(Some).ok_or_else(|| {
+            format!(
+                "P-Mode {} encrypts by key agreement, but no X25519 certificate of receiving AP {} is known \
+                 (x25519_cert in its [[peers]] entry), nothing was sent",
+                pmode.id, recipient.party_id
+            )
+        }),
+    }
+}
+
+fn send_keys<'a>(
+    identity: &'a crate::pki::NodeIdentity,
+    pmode: &pmode::PMode,
+    recipient: &'a super::resolver::ResolvedRecipient,
+) -> Result<SendKeys<'a>, String> {
+    let (signer, receipt_cert) = if signs_with_ed25519(pmode) {
+        let signer = identity.ed25519.as_ref().ok_or_else(|| {
+            format!(
+                "P-Mode {} signs with eddsa-ed25519, but this AP has no Ed25519 key ([keys.ed25519]), nothing was sent",
+                pmode.id
+            )
+        })?;
+        let receipt_cert = recipient.ed25519_cert.as_ref().ok_or_else(|| {
+            format!(
+                "P-Mode {} signs with eddsa-ed25519, but no Ed25519 certificate of receiving AP {} is known to verify \
+                 its receipt with (ed25519_cert in its [[peers]] entry), nothing was sent",
+                pmode.id, recipient.party_id
+            )
+        })?;
+        (signer, receipt_cert)
+    } else {
+        (&identity.message, &recipient.message_cert)
+    };
+    Ok(SendKeys {
+        signer,
+        encryption_cert: encryption_certificate(pmode, recipient)?,
+        receipt_cert,
+    })
+}
+
 /// The receiving AP's certificate must chain to the message trust store, be within validity, not be revoked by a
 /// loaded CRL, and fit the P-Mode's key protection, before anything is encrypted to it. Discovery checks SMP answers
 /// the same way; this also covers static `[[peers]]` entries, whose certificates are only read from files.
@@ -211,17 +285,18 @@ fn receiver_certificate_trusted(
         Some(pmode::KeyEncryption::KeyAgreement { .. }) => Purpose::KeyAgreement,
         None => Purpose::MessageSigning,
     };
-    trust
-        .verify(&recipient.message_cert, &[], purpose, at)
-        .map(|_| ())
-        .map_err(|e| {
-            format!(
-                "the certificate of receiving AP {} is not trusted, nothing was sent: {e}",
-                recipient.party_id
-            )
-        })
+    // The certificate the message is encrypted to (the X25519 one under key agreement), else the message one.
+    let cert = encryption_certificate(pmode, recipient)?.unwrap_or(&recipient.message_cert);
+    trust.verify(cert, &[], purpose, at).map(|_| ()).map_err(|e| {
+        format!(
+            "the certificate of receiving AP {} is not trusted, nothing was sent: {e}",
+            recipient.party_id
+        )
+    })
 }
 
+/// The UserMessage for a stored submission. MessageId and Timestamp (the submission time) stay the same across
+/// attempts, so the receiver's duplicate detection works and every attempt signs the same eb:Messaging.
 pub(crate) fn user_message(record: &MessageRecord, pmode: &pmode::PMode) -> Result<UserMessage, String> {
     let meta = &record.meta;
     let message_id = MessageId::parse_lenient(&meta.message_id).map_err(|e| format!("stored MessageId: {e}"))?;
@@ -257,6 +332,10 @@ pub(crate) fn user_message(record: &MessageRecord, pmode: &pmode::PMode) -> Resu
         if let Some(v) = value {
             properties.push(Property::typed(name, scheme_of(name), v.clone()));
         }
+    }
+    // eDelivery four-corner profile: trackingIdentifier is an untyped MessageProperty, sent as submitted.
+    if let Some(tracking_identifier) = &meta.tracking_identifier {
+        properties.push(Property::new("trackingIdentifier", tracking_identifier.clone()));
     }
     let mpc = (pmode.business_info.mpc != crate::ebms::ns::DEFAULT_MPC).then(|| pmode.business_info.mpc.clone());
     Ok(UserMessage {
@@ -295,6 +374,8 @@ mod receiver_certificate_tests {
             endpoint: "https://127.0.0.1:1/as4".into(),
             message_cert: pki.message.certificate.clone(),
             tls_cert: None,
+            ed25519_cert: Some(pki.ed25519.certificate.clone()),
+            x25519_cert: Some(pki.x25519.certificate.clone()),
         }
     }
 
@@ -318,5 +399,73 @@ mod receiver_certificate_tests {
         pki.revoke(&cert).unwrap();
         let e = receiver_certificate_trusted(&trust(&pki), &pmode, &recipient(&pki), now).unwrap_err();
         assert!(e.contains("revoked"), "{e}");
+    }
+
+    fn as4v2_pmode() -> pmode::PMode {
+        pmode::builtin::edelivery_as4_v2("as4v2", pmode::Service::new("urn:x:service", None), "urn:x:action")
+    }
+
+    #[test]
+    fn an_as4v2_pmode_checks_the_x25519_certificate_for_key_agreement() {
+        let pki = DevPki::generate(&DevPkiOptions::new("AP0002-DEV")).unwrap();
+        let trust = TrustStore::new(vec![pki.ca.certificate.clone()]);
+        let now = OffsetDateTime::now_utc();
+        let pmode = as4v2_pmode();
+        receiver_certificate_trusted(&trust, &pmode, &recipient(&pki), now).unwrap();
+
+        // An RSA certificate in the X25519 slot has no keyAgreement usage: refused before anything is sealed.
+        let wrong = ResolvedRecipient {
+            x25519_cert: Some(pki.message.certificate.clone()),
+            ..recipient(&pki)
+        };
+        let e = receiver_certificate_trusted(&trust, &pmode, &wrong, now).unwrap_err();
+        assert!(e.contains("not trusted") && e.contains("key agreement"), "{e}");
+
+        let missing = ResolvedRecipient {
+            x25519_cert: None,
+            ..recipient(&pki)
+        };
+        let e = receiver_certificate_trusted(&trust, &pmode, &missing, now).unwrap_err();
+        assert!(e.contains("x25519_cert"), "{e}");
+    }
+
+    fn identity(pki: &DevPki, with_ed25519: bool) -> crate::pki::NodeIdentity {
+        crate::pki::NodeIdentity {
+            message: pki.message.clone(),
+            ed25519: with_ed25519.then(|| pki.ed25519.clone()),
+            x25519: Some(pki.x25519.clone()),
+            tls: None,
+        }
+    }
+
+    #[test]
+    fn keys_are_chosen_by_the_pmode() {
+        let ours = DevPki::generate(&DevPkiOptions::new("AP0001-DEV")).unwrap();
+        let peer = DevPki::generate(&DevPkiOptions::new("AP0002-DEV")).unwrap();
+        let der = |c: &openssl::x509::X509| c.to_der().unwrap();
+        let me = identity(&ours, true);
+        let to_peer = recipient(&peer);
+
+        let sdk = send_keys(&me, &pmode::builtin::sdk_message(), &to_peer).unwrap();
+        assert_eq!(der(&sdk.signer.certificate), der(&ours.message.certificate));
+        assert_eq!(der(sdk.encryption_cert.unwrap()), der(&peer.message.certificate));
+        assert_eq!(der(sdk.receipt_cert), der(&peer.message.certificate));
+
+        let v2 = send_keys(&me, &as4v2_pmode(), &to_peer).unwrap();
+        assert_eq!(der(&v2.signer.certificate), der(&ours.ed25519.certificate));
+        assert_eq!(der(v2.encryption_cert.unwrap()), der(&peer.x25519.certificate));
+        assert_eq!(der(v2.receipt_cert), der(&peer.ed25519.certificate));
+
+        // Missing keys fail the send with the setting named, never a fallback to the RSA keys.
+        let e = send_keys(&identity(&ours, false), &as4v2_pmode(), &recipient(&peer))
+            .err()
+            .unwrap();
+        assert!(e.contains("[keys.ed25519]"), "{e}");
+        let no_ed25519 = ResolvedRecipient {
+            ed25519_cert: None,
+            ..recipient(&peer)
+        };
+        let e = send_keys(&me, &as4v2_pmode(), &no_ed25519).err().unwrap();
+        assert!(e.contains("ed25519_cert"), "{e}");
     }
 }

@@ -1,7 +1,8 @@
 //! eDelivery AS4 2.0 interoperability-event cases: TC00 connectivity, TC01 the test service (SDK profile), and
 //! TC02/TC03 under the AS4 2.0 common profile (Ed25519 signature, X25519 + HKDF + AES-128 key wrap, AES-128-GCM),
-//! sealed with A's Ed25519 key for B's X25519 certificate and POSTed over A's mutual-TLS identity to B, which holds
-//! the same P-Mode ([`as4v2_pmode`]).
+//! which B holds too ([`as4v2_pmode`]): TC02 goes through A's own send pipeline (`Node::submit`); TC03 is sealed
+//! directly with A's Ed25519 key for B's X25519 certificate and POSTed over A's mutual-TLS identity, so the
+//! algorithm URIs on the wire can be checked.
 
 use std::time::Duration;
 
@@ -10,7 +11,11 @@ use access_point::store::State;
 use access_point::transport::As4Client;
 use access_point::wss::message::{seal, OutgoingPayload, SealParams};
 
-use super::super::federation::{as4v2_pmode, test_service_submission, AS4V2_ACTION, AS4V2_SERVICE};
+use access_point::msh::Submission;
+
+use super::super::federation::{
+    as4v2_pmode, payload_file, sdk_submission, test_service_submission, AS4V2_ACTION, AS4V2_SERVICE, SERVED,
+};
 use super::super::raw::{body_bytes, identity_of, new_message_id, post_to_b_typed, sdk_user_message, truncate};
 use super::super::{CaseFuture, Ctx};
 use super::{ensure, expect_state, final_record, inbound, signed_receipt, submit};
@@ -156,11 +161,55 @@ async fn send_as4v2(ctx: &mut Ctx, parts: &[(&str, &str, &[u8])]) -> Result<(), 
     Ok(())
 }
 
-/// TC02: one XML payload, signed and encrypted under AS4 2.0.
+/// TC02: one XML payload under AS4 2.0 through A's own pipeline: `Node::submit` with the AS4 2.0 P-Mode, and A's
+/// sender signs with A's Ed25519 key, encrypts to B's X25519 certificate (A's `[[peers]]` entry) and accepts only a
+/// receipt signed with B's Ed25519 certificate; B stored it under that P-Mode, the payload byte-identical.
 pub fn tc02(ctx: &mut Ctx) -> CaseFuture<'_> {
     Box::pin(async move {
         let xml = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Invoice xmlns=\"urn:conformance:tc02\">42</Invoice>";
-        send_as4v2(ctx, &[("tc02-xml@conformance", "application/xml", xml)]).await
+        let pmode = as4v2_pmode();
+        let dir = ctx.fed.scratch(ctx.case_id)?;
+        let part = payload_file(&dir, "tc02.xml", "application/xml", xml)?;
+        let submission = Submission {
+            pmode_id: Some(pmode.id.clone()),
+            service: AS4V2_SERVICE.into(),
+            service_type: None,
+            action: AS4V2_ACTION.into(),
+            ..sdk_submission(SERVED, vec![part])
+        };
+        let accepted = submit(&ctx.fed.a, submission).await?;
+        ctx.evidence.note("message_id", &accepted.message_id);
+        ctx.evidence.note("pmode", &accepted.pmode_id);
+        let record = final_record(&ctx.fed.a, &accepted, Duration::from_secs(60)).await?;
+        expect_state(&record, State::Delivered)?;
+        let receipt = signed_receipt(&ctx.fed.a, &record).await?;
+        ensure(
+            receipt.contains(AS4V2_WIRE_ALGORITHMS[0]) && !receipt.contains("rsa-sha256"),
+            || "A's verified receipt is not signed with eddsa-ed25519".into(),
+        )?;
+        ctx.evidence.note("receipt_signature", AS4V2_WIRE_ALGORITHMS[0]);
+        let b = ctx.fed.b()?;
+        let received = inbound(b, &accepted.message_id)
+            .await?
+            .ok_or("delivered but not stored at B")?;
+        ctx.evidence.note("receiver_pmode", &received.meta.pmode_id);
+        ensure(received.meta.pmode_id == pmode.id, || {
+            format!("B stored it under P-Mode {}", received.meta.pmode_id)
+        })?;
+        let [stored] = received.payloads.as_slice() else {
+            return Err(format!("B stored {} payloads, 1 sent", received.payloads.len()));
+        };
+        let path = b
+            .store()
+            .payload_files()
+            .path_of(received.key, stored)
+            .map_err(|e| e.to_string())?;
+        ensure(stored.mime_type == "application/xml", || {
+            format!("payload stored as {}", stored.mime_type)
+        })?;
+        ensure(std::fs::read(path).map_err(|e| e.to_string())? == xml, || {
+            "the payload differs at B".into()
+        })
     })
 }
 
