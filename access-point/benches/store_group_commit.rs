@@ -32,6 +32,7 @@ fn meta(message_id: String) -> MessageMeta {
         ref_to_message_id: None,
         original_sender: Some("0203:orig".into()),
         final_recipient: Some("0203:final".into()),
+        tracking_identifier: None,
     }
 }
 

@@ -32,6 +32,7 @@ fn submission(payload: &Path) -> Submission {
         original_sender: "0203:ap0001-dev.example".into(),
         final_recipient: "0203:ap0002-dev.example".into(),
         conversation_id: None,
+        tracking_identifier: None,
         payloads: vec![SubmittedPayload {
             path: payload.to_path_buf(),
             mime_type: "application/octet-stream".into(),

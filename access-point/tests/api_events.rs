@@ -185,6 +185,7 @@ fn submission(final_recipient: &str) -> Submission {
         original_sender: PARTICIPANT_A.into(),
         final_recipient: final_recipient.into(),
         conversation_id: None,
+        tracking_identifier: None,
         payloads: Vec::new(),
         actor: "test".into(),
     }

@@ -33,6 +33,7 @@ async fn start(config: &Path) -> Node {
 fn submission(final_recipient: &str, payloads: Vec<SubmittedPayload>) -> Submission {
     Submission {
         conversation_id: Some("conversation-1".into()),
+        tracking_identifier: None,
         ..support::sdk_submission(Some(B_PARTY), final_recipient, payloads)
     }
 }

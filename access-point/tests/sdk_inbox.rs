@@ -171,6 +171,7 @@ fn submission(dir: &Path, name: &str, xhe: &[u8], original_sender: &str, final_r
         original_sender: original_sender.into(),
         final_recipient: final_recipient.into(),
         conversation_id: None,
+        tracking_identifier: None,
         payloads: vec![SubmittedPayload {
             path,
             mime_type: "text/xml".into(),
@@ -505,6 +506,7 @@ async fn a_message_left_unclassified_by_a_crash_is_classified_at_start() {
                     ref_to_message_id: None,
                     original_sender: Some(SENDER.into()),
                     final_recipient: Some(RECIPIENT.into()),
+                    tracking_identifier: None,
                 },
                 payloads: vec![part],
                 receipt: b"<receipt/>".to_vec(),

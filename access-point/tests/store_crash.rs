@@ -43,6 +43,7 @@ fn meta(message_id: &str) -> MessageMeta {
         ref_to_message_id: None,
         original_sender: None,
         final_recipient: None,
+        tracking_identifier: None,
     }
 }
 

@@ -33,6 +33,7 @@ fn meta(id: &str) -> MessageMeta {
         ref_to_message_id: None,
         original_sender: None,
         final_recipient: None,
+        tracking_identifier: None,
     }
 }
 

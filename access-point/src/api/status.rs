@@ -52,6 +52,9 @@ pub struct MessageView {
     pub to: String,
     pub service: String,
     pub action: String,
+    /// The `trackingIdentifier` message property, when the message carries one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_identifier: Option<String>,
     pub attempts: u32,
     pub last_error: Option<String>,
     pub created_at: String,
@@ -89,6 +92,7 @@ impl MessageView {
             to: record.meta.to.id.clone(),
             service: record.meta.service.clone(),
             action: record.meta.action.clone(),
+            tracking_identifier: record.meta.tracking_identifier.clone(),
             attempts: record.attempts,
             last_error: record.last_error.clone(),
             created_at: record.created_at.to_rfc3339(),

@@ -72,6 +72,10 @@ pub struct SubmitRequest {
     pub final_recipient: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation_id: Option<String>,
+    /// The `trackingIdentifier` message property (eDelivery four-corner profile), sent unchanged; non-empty, at most
+    /// 255 characters, no control characters (else 422).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_identifier: Option<String>,
 }
 
 /// What the files of a submission are (the metadata's `format`).
@@ -431,6 +435,7 @@ async fn submit_sdk(
         original_sender: envelope.from.id.clone(),
         final_recipient: envelope.to.id.clone(),
         conversation_id: envelope.conversation_id.clone(),
+        tracking_identifier: None,
         payloads: vec![SubmittedPayload {
             path: xhe_path,
             mime_type: SDK_MESSAGE_PART_TYPE.into(),
@@ -770,6 +775,7 @@ fn to_submission(node: &Node, metadata: SubmitRequest, parts: &[SpooledPart]) ->
         original_sender: metadata.original_sender,
         final_recipient: metadata.final_recipient,
         conversation_id: metadata.conversation_id,
+        tracking_identifier: metadata.tracking_identifier,
         payloads,
         actor: API_ACTOR.into(),
     })

@@ -372,6 +372,7 @@ fn meta_of(opened: &OpenedMessage) -> MessageMeta {
             .map(|m| m.as_str().to_string()),
         original_sender: user.property("originalSender").map(|p| p.value.clone()),
         final_recipient: user.property("finalRecipient").map(|p| p.value.clone()),
+        tracking_identifier: user.property("trackingIdentifier").map(|p| p.value.clone()),
     }
 }
 

@@ -27,8 +27,12 @@ pub struct SubmittedPayload {
     pub content_id: Option<String>,
 }
 
+/// The longest `trackingIdentifier` accepted, in characters (the eDelivery profile sets no limit; this bounds what a
+/// producer can make every hop store and log).
+pub const MAX_TRACKING_IDENTIFIER_CHARS: usize = 255;
+
 /// A message to send, as a producer hands it over.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Submission {
     /// The receiving access point's PartyId. `None` (the SDK case): resolved from `final_recipient` through
     /// `[[peers]]` `participants` and SML/SMP (the SMP AP certificate's CN), at submit time or, while discovery is
@@ -48,6 +52,9 @@ pub struct Submission {
     pub final_recipient: String,
     /// Generated (a UUID) when `None`.
     pub conversation_id: Option<String>,
+    /// The `trackingIdentifier` message property (eDelivery four-corner profile): the producer's own reference,
+    /// sent unchanged; see [`check_tracking_identifier`].
+    pub tracking_identifier: Option<String>,
     pub payloads: Vec<SubmittedPayload>,
     /// Who submits, for the state history (e.g. `api:<token-name>`, `cli`).
     pub actor: String,
@@ -78,6 +85,27 @@ pub enum SubmitError {
     Store(#[from] StoreError),
 }
 
+/// Checks a `trackingIdentifier`: not blank, at most [`MAX_TRACKING_IDENTIFIER_CHARS`] characters, no control
+/// characters (it is carried in the ebMS header and written to logs as is).
+pub fn check_tracking_identifier(value: &str) -> Result<(), String> {
+    if value.trim().is_empty() {
+        return Err("trackingIdentifier is empty".into());
+    }
+    let chars = value.chars().count();
+    if chars > MAX_TRACKING_IDENTIFIER_CHARS {
+        return Err(format!(
+            "trackingIdentifier has {chars} characters, at most {MAX_TRACKING_IDENTIFIER_CHARS} are allowed"
+        ));
+    }
+    if let Some((index, c)) = value.chars().enumerate().find(|(_, c)| c.is_control()) {
+        return Err(format!(
+            "trackingIdentifier contains the control character U+{:04X} at character {index}",
+            c as u32
+        ));
+    }
+    Ok(())
+}
+
 /// What `submit` needs from the node.
 pub(crate) struct SubmitContext<'a> {
     pub store: &'a dyn crate::store::Store,
@@ -104,6 +132,9 @@ pub(crate) async fn submit(ctx: &SubmitContext<'_>, submission: Submission) -> R
         if value.trim().is_empty() {
             return Err(SubmitError::Invalid(format!("{name} is empty")));
         }
+    }
+    if let Some(tracking_identifier) = &submission.tracking_identifier {
+        check_tracking_identifier(tracking_identifier).map_err(SubmitError::Invalid)?;
     }
     let to = receiving_ap(ctx, &submission).await?;
     let keys = OutgoingKeys {
@@ -195,6 +226,7 @@ async fn store_submission(
         ref_to_message_id: None,
         original_sender: non_empty(&submission.original_sender),
         final_recipient: non_empty(&submission.final_recipient),
+        tracking_identifier: submission.tracking_identifier.clone(),
     };
     let record = ctx
         .store
@@ -292,4 +324,31 @@ pub(crate) fn with_resolved_to(
     filled.meta.to.id = recipient.party_id.clone();
     filled.meta.to.id_type = Some(id_type);
     Ok(Some(filled))
+}
+
+#[cfg(test)]
+mod tracking_identifier_tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_identifier_passes() {
+        assert_eq!(check_tracking_identifier("urn:tracking:ABC-123/ä"), Ok(()));
+        assert_eq!(
+            check_tracking_identifier(&"x".repeat(MAX_TRACKING_IDENTIFIER_CHARS)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn blank_overlong_and_control_characters_are_refused() {
+        assert_eq!(
+            check_tracking_identifier(" \t"),
+            Err("trackingIdentifier is empty".into())
+        );
+        let long = "ä".repeat(MAX_TRACKING_IDENTIFIER_CHARS + 1);
+        assert!(check_tracking_identifier(&long).unwrap_err().contains("256 characters"));
+        let error = check_tracking_identifier("abc\ndef").unwrap_err();
+        assert!(error.contains("U+000A at character 3"), "{error}");
+        assert!(check_tracking_identifier("a\u{7f}").is_err());
+    }
 }

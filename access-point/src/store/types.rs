@@ -99,6 +99,10 @@ pub struct MessageMeta {
     pub original_sender: Option<String>,
     /// The `finalRecipient` message property (four-corner model).
     pub final_recipient: Option<String>,
+    /// The `trackingIdentifier` message property (eDelivery four-corner profile), kept unchanged end to end.
+    /// Absent in records written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_identifier: Option<String>,
 }
 
 /// One payload part, stored as a file under the data directory.

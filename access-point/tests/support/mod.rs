@@ -124,6 +124,7 @@ pub fn sdk_submission(to_party: Option<&str>, final_recipient: &str, payloads: V
         original_sender: A_PARTICIPANT.into(),
         final_recipient: final_recipient.into(),
         conversation_id: None,
+        tracking_identifier: None,
         payloads,
         actor: "test".into(),
     }

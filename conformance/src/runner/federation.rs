@@ -178,6 +178,7 @@ pub fn sdk_submission(final_recipient: &str, payloads: Vec<SubmittedPayload>) ->
         original_sender: ORIGINAL_SENDER.into(),
         final_recipient: final_recipient.into(),
         conversation_id: Some(format!("conformance-{}", uuid::Uuid::new_v4())),
+        tracking_identifier: None,
         payloads,
         actor: "conformance".into(),
     }

@@ -137,6 +137,7 @@ where
         original_sender: sender.clone(),
         final_recipient: recipient,
         conversation_id: Some(message.header.conversation_id.clone()),
+        tracking_identifier: None,
         payloads: vec![SubmittedPayload {
             path: file.path().to_path_buf(),
             mime_type: "text/xml".into(),

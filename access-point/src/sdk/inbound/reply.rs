@@ -152,6 +152,7 @@ pub(crate) async fn prepare_reply(
         original_sender: original.to.id.clone(),
         final_recipient: original.from.id.clone(),
         conversation_id: Some(record.meta.conversation_id.clone()),
+        tracking_identifier: None,
         payloads: vec![SubmittedPayload {
             path: spool_file.clone(),
             mime_type: "text/xml".into(),

@@ -4,10 +4,14 @@
 
 use std::time::Duration;
 
+use access_point::api::status::MessageView;
+use access_point::msh::{Submission, SubmitError};
 use access_point::store::State;
 use access_point::wss::message::OutgoingPayload;
 
-use super::super::federation::{payload_file, sdk_submission, test_service_submission, A_PARTY, B_PARTY, SERVED};
+use super::super::federation::{
+    payload_file, sdk_submission, test_service_submission, A_PARTY, B_PARTY, ORIGINAL_SENDER, SERVED,
+};
 use super::super::raw::{body_bytes, new_message_id, post_to_b, sdk_user_message, seal_for_b, truncate};
 use super::super::{CaseFuture, Ctx};
 use super::{ensure, expect_state, final_record, inbound, signed_receipt, submit};
@@ -803,5 +807,90 @@ pub fn ta27_29(ctx: &mut Ctx) -> CaseFuture<'_> {
         ensure(inbound(ctx.fed.b()?, &id).await?.is_none(), || {
             "the message with an invalid CharacterSet was stored".into()
         })
+    })
+}
+
+/// 4C-TA01–03 (four-corner): A submits for C1 → C4 with a `trackingIdentifier`; B stores originalSender,
+/// finalRecipient and the trackingIdentifier unchanged (and shows it in the status view), while From/To name the two
+/// access points, not C1/C4. A trackingIdentifier with a control character is refused at submission, nothing stored.
+pub fn four_corner_ta01_03(ctx: &mut Ctx) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let tracking_identifier = format!("urn:conformance:tracking:{}", uuid::Uuid::new_v4());
+        let dir = ctx.fed.scratch(ctx.case_id)?;
+        let file = payload_file(&dir, "order.xml", "text/xml", b"<order>4c</order>")?;
+        let submission = Submission {
+            tracking_identifier: Some(tracking_identifier.clone()),
+            ..sdk_submission(SERVED, vec![file])
+        };
+        let accepted = submit(&ctx.fed.a, submission).await?;
+        ctx.evidence.note("message_id", &accepted.message_id);
+        let record = final_record(&ctx.fed.a, &accepted, DELIVERY).await?;
+        expect_state(&record, State::Delivered)?;
+        let b = ctx.fed.b()?;
+        let received = inbound(b, &accepted.message_id)
+            .await?
+            .ok_or("delivered but not stored at B")?;
+        let meta = &received.meta;
+        ctx.evidence
+            .note("original_sender_at_b", meta.original_sender.as_deref().unwrap_or("-"));
+        ctx.evidence
+            .note("final_recipient_at_b", meta.final_recipient.as_deref().unwrap_or("-"));
+        ctx.evidence.note(
+            "tracking_identifier_at_b",
+            meta.tracking_identifier.as_deref().unwrap_or("-"),
+        );
+        ctx.evidence
+            .note("from_to_at_b", format!("{} -> {}", meta.from.id, meta.to.id));
+        ensure(meta.original_sender.as_deref() == Some(ORIGINAL_SENDER), || {
+            format!("originalSender {:?} at B, {ORIGINAL_SENDER} sent", meta.original_sender)
+        })?;
+        ensure(meta.final_recipient.as_deref() == Some(SERVED), || {
+            format!("finalRecipient {:?} at B, {SERVED} sent", meta.final_recipient)
+        })?;
+        ensure(
+            meta.tracking_identifier.as_deref() == Some(tracking_identifier.as_str()),
+            || {
+                format!(
+                    "trackingIdentifier {:?} at B, {tracking_identifier} sent",
+                    meta.tracking_identifier
+                )
+            },
+        )?;
+        ensure(meta.from.id == A_PARTY && meta.to.id == B_PARTY, || {
+            format!(
+                "From {} To {} at B, expected the APs {A_PARTY} and {B_PARTY}",
+                meta.from.id, meta.to.id
+            )
+        })?;
+        let view = MessageView::read(b.store().as_ref(), &accepted.message_id)
+            .await
+            .map_err(|e| format!("status view at B: {e}"))?
+            .ok_or("no status view at B")?;
+        ensure(
+            view.tracking_identifier.as_deref() == Some(tracking_identifier.as_str()),
+            || {
+                format!(
+                    "B's status view shows trackingIdentifier {:?}",
+                    view.tracking_identifier
+                )
+            },
+        )?;
+        let bad = Submission {
+            tracking_identifier: Some("line\nbreak".into()),
+            ..sdk_submission(SERVED, Vec::new())
+        };
+        match ctx.fed.a.submit(bad).await {
+            Err(SubmitError::Invalid(detail)) => {
+                ctx.evidence.note("control_character_refused", &detail);
+                Ok(())
+            }
+            Err(e) => Err(format!(
+                "a trackingIdentifier with a line break was refused for another reason: {e}"
+            )),
+            Ok(accepted) => Err(format!(
+                "a trackingIdentifier with a line break was accepted as {}",
+                accepted.message_id
+            )),
+        }
     })
 }

@@ -393,6 +393,7 @@ async fn send_to_as4(
         original_sender: "0088:7300010000001".into(),
         final_recipient: "0088:7300010000002".into(),
         conversation_id: Some(format!("conformance-{}", uuid::Uuid::new_v4())),
+        tracking_identifier: None,
         payloads: vec![SubmittedPayload {
             path: sbd.clone(),
             mime_type: "application/xml".into(),

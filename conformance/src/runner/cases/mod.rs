@@ -45,7 +45,7 @@ pub fn all() -> Vec<Case> {
         case("cef-TA36-37", Some(cef::ta36_37)),
         case("cef-TA38", Some(cef::ta38)),
         case("cef-TA45", Some(cef::ta45)),
-        case("cef-4C-TA01-03", None),
+        case("cef-4C-TA01-03", Some(cef::four_corner_ta01_03)),
         case("digg-TF-01", Some(digg::tf01)),
         case("digg-TF-02", Some(digg::tf02)),
         case("digg-TF-03", Some(digg::tf03)),

@@ -105,6 +105,7 @@ pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, Strin
 pub fn submission_for(envelope: &Envelope, path: PathBuf) -> Submission {
     Submission {
         conversation_id: envelope.conversation_id.clone(),
+        tracking_identifier: None,
         ..xhe_submission(
             path,
             &envelope.from.id,
@@ -136,6 +137,7 @@ pub fn xhe_submission(
         original_sender: original_sender.into(),
         final_recipient: final_recipient.into(),
         conversation_id: Some(format!("conformance-{}", uuid::Uuid::new_v4())),
+        tracking_identifier: None,
         payloads: vec![SubmittedPayload {
             path,
             mime_type: access_point::api::submit::SDK_MESSAGE_PART_TYPE.into(),

@@ -1,0 +1,203 @@
+//! The `trackingIdentifier` message property (eDelivery four-corner profile) through the local API, on two access
+//! points made by `init` and linked with `add_peer_from`, on 127.0.0.1: a raw submission's `tracking_identifier`
+//! reaches B unchanged (stored meta and B's `GET /api/v1/messages/{id}`), next to originalSender/finalRecipient,
+//! while From/To name the access points; blank, overlong and control-character values are answered 422 naming the
+//! fault, with nothing stored.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use access_point::api::client::{SubmitOptions, UploadPayload};
+use access_point::api::{ApiClient, ApiServer, ClientError};
+use access_point::cli::init::{init, InitArgs};
+use access_point::config::link::add_peer_from;
+use access_point::config::Config;
+use access_point::msh::{Node, NodeOptions, Outcome, SenderSettings};
+use access_point::store::{Direction, ListQuery, State};
+use tokio::sync::broadcast;
+
+const SENDER: &str = "0203:ap0001-dev.example";
+const RECIPIENT: &str = "0203:ap0002-dev.example";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn two_linked_aps(root: &Path) -> (PathBuf, PathBuf) {
+    let mut files = Vec::new();
+    for (name, party) in [("a", "AP0001-DEV"), ("b", "AP0002-DEV")] {
+        let outcome = init(&InitArgs {
+            dir: root.join(name),
+            party: party.into(),
+            port: free_port(),
+            api_port: Some(free_port()),
+            force: false,
+        })
+        .unwrap();
+        files.push(outcome.config_file);
+    }
+    add_peer_from(&files[0], &files[1]).unwrap();
+    add_peer_from(&files[1], &files[0]).unwrap();
+    (files[0].clone(), files[1].clone())
+}
+
+async fn start(config: &Path) -> Arc<Node> {
+    let options = NodeOptions {
+        sender: Some(SenderSettings {
+            idle_poll: Duration::from_millis(200),
+            ..SenderSettings::default()
+        }),
+        ..NodeOptions::default()
+    };
+    Arc::new(Node::start(Config::load(config).unwrap(), options).await.unwrap())
+}
+
+async fn api(node: &Arc<Node>) -> (ApiServer, ApiClient) {
+    let server = ApiServer::start_on(node.clone(), "127.0.0.1:0".parse().unwrap(), false)
+        .await
+        .unwrap();
+    let client = ApiClient::new(server.local_addr())
+        .with_config_token(node.config(), None)
+        .unwrap();
+    (server, client)
+}
+
+async fn outcome_of(outcomes: &mut broadcast::Receiver<Outcome>, message_id: &str, within: Duration) -> Outcome {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let next = tokio::time::timeout(left, outcomes.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no outcome for {message_id} within {within:?}"))
+            .expect("outcome channel open");
+        if next.message_id == message_id {
+            return next;
+        }
+    }
+}
+
+fn raw_metadata(tracking_identifier: &str) -> serde_json::Value {
+    serde_json::json!({
+        "to": "AP0002-DEV",
+        "pmode": "sdk-message",
+        "original_sender": SENDER,
+        "final_recipient": RECIPIENT,
+        "tracking_identifier": tracking_identifier,
+    })
+}
+
+async fn outbound_count(node: &Node) -> usize {
+    node.store()
+        .list(ListQuery {
+            direction: Some(Direction::Outbound),
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap()
+        .records
+        .len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tracking_identifier_reaches_b_unchanged_and_a_bad_one_is_refused_with_422() {
+    let root = tempfile::tempdir().unwrap();
+    let (config_a, config_b) = two_linked_aps(root.path());
+    let a = start(&config_a).await;
+    let b = start(&config_b).await;
+    let (server_a, client_a) = api(&a).await;
+    let (server_b, client_b) = api(&b).await;
+    let mut outcomes = a.subscribe();
+    let payload = root.path().join("order.xml");
+    std::fs::write(&payload, b"<order>4c</order>").unwrap();
+    let uploads = [UploadPayload {
+        path: payload.clone(),
+        mime_type: "text/xml".into(),
+    }];
+    let none = SubmitOptions::default();
+
+    let tracking_identifier = "urn:example:tracking:Ärende-2026/42 #7";
+    let accepted = client_a
+        .submit_with(&raw_metadata(tracking_identifier), &uploads, &none)
+        .await
+        .unwrap();
+    let message_id = accepted.response.message_id.clone();
+    let outcome = outcome_of(&mut outcomes, &message_id, Duration::from_secs(60)).await;
+    assert_eq!(outcome.state, State::Delivered, "{outcome:?}");
+
+    let received = b
+        .store()
+        .get_by_message_id(Direction::Inbound, &message_id)
+        .await
+        .unwrap()
+        .expect("stored at B");
+    assert_eq!(received.meta.tracking_identifier.as_deref(), Some(tracking_identifier));
+    assert_eq!(received.meta.original_sender.as_deref(), Some(SENDER));
+    assert_eq!(received.meta.final_recipient.as_deref(), Some(RECIPIENT));
+    assert_eq!(
+        (received.meta.from.id.as_str(), received.meta.to.id.as_str()),
+        ("AP0001-DEV", "AP0002-DEV")
+    );
+    let view_b = client_b
+        .message(&message_id)
+        .await
+        .unwrap()
+        .expect("B shows the message");
+    assert_eq!(view_b.tracking_identifier.as_deref(), Some(tracking_identifier));
+    let view_a = client_a
+        .message(&message_id)
+        .await
+        .unwrap()
+        .expect("A shows the message");
+    assert_eq!(view_a.tracking_identifier.as_deref(), Some(tracking_identifier));
+
+    // Without one, none is sent, stored or shown.
+    let mut plain = raw_metadata("");
+    plain.as_object_mut().unwrap().remove("tracking_identifier");
+    let untracked = client_a.submit_with(&plain, &uploads, &none).await.unwrap();
+    let outcome = outcome_of(&mut outcomes, &untracked.response.message_id, Duration::from_secs(60)).await;
+    assert_eq!(outcome.state, State::Delivered, "{outcome:?}");
+    let view_b = client_b.message(&untracked.response.message_id).await.unwrap().unwrap();
+    assert_eq!(view_b.tracking_identifier, None);
+
+    let stored_before = outbound_count(&a).await;
+    let overlong = "t".repeat(256);
+    for (value, expected) in [
+        ("", "trackingIdentifier is empty"),
+        ("  ", "trackingIdentifier is empty"),
+        (overlong.as_str(), "trackingIdentifier has 256 characters, at most 255"),
+        ("ab\ncd", "control character U+000A at character 2"),
+        ("tab\there", "control character U+0009 at character 3"),
+    ] {
+        let error = client_a
+            .submit_with(&raw_metadata(value), &uploads, &none)
+            .await
+            .expect_err("a bad trackingIdentifier is refused");
+        let ClientError::Problem {
+            status,
+            problem_type,
+            detail,
+        } = error
+        else {
+            panic!("expected a problem answer for {value:?}, got {error}");
+        };
+        assert_eq!(
+            (status.as_u16(), problem_type.as_str()),
+            (422, "urn:sdk-ap:problem:invalid-submission"),
+            "{value:?}: {detail}"
+        );
+        assert!(detail.contains(expected), "{value:?}: {detail}");
+    }
+    assert_eq!(
+        outbound_count(&a).await,
+        stored_before,
+        "nothing stored for a refused submission"
+    );
+
+    server_a.shutdown().await;
+    server_b.shutdown().await;
+}
