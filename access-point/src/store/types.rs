@@ -410,3 +410,21 @@ pub struct RecoveryReport {
     /// Payload folders with no message record (staged, never inserted, or a duplicate) removed.
     pub orphan_payload_dirs_removed: u64,
 }
+
+#[cfg(test)]
+mod meta_compatibility_tests {
+    use super::*;
+
+    #[test]
+    fn a_record_written_before_tracking_identifier_existed_still_loads_and_round_trips() {
+        let old = r#"{"message_id":"m@a","pmode_id":"p","from":{"id":"A","id_type":null,"role":"i"},
+            "to":{"id":"B","id_type":null,"role":"r"},"service":"s","service_type":null,"action":"a",
+            "conversation_id":"c","ref_to_message_id":null,"original_sender":"0203:a","final_recipient":"0203:b"}"#;
+        let mut meta: MessageMeta = serde_json::from_str(old).unwrap();
+        assert_eq!(meta.tracking_identifier, None);
+        assert!(!serde_json::to_string(&meta).unwrap().contains("tracking_identifier"));
+        meta.tracking_identifier = Some("urn:t:1".into());
+        let again: MessageMeta = serde_json::from_str(&serde_json::to_string(&meta).unwrap()).unwrap();
+        assert_eq!(again, meta);
+    }
+}
