@@ -436,12 +436,10 @@ async fn xhe_path(node: &Node, item: &InboxItem) -> Result<std::path::PathBuf, R
         Ok(None) => return Err(problem(ProblemType::NotFound, "the message was purged")),
         Err(e) => return Err(store_problem(e)),
     };
-    let part = crate::sdk::inbound::classify::xhe_part(&record)
-        .ok_or_else(|| problem(ProblemType::NotFound, "the message has no payload"))?;
-    node.store()
-        .payload_files()
-        .path_of(record.key, part)
-        .map_err(store_problem)
+    // The decrypted envelope when the classifier opened an end-to-end encrypted payload, else the stored one.
+    crate::sdk::inbound::protection::inbox_xhe_path(node.store().payload_files(), &record)
+        .map_err(store_problem)?
+        .ok_or_else(|| problem(ProblemType::NotFound, "the message has no payload"))
 }
 
 /// `GET /api/v1/inbox/{id}/document`: the received XHE envelope as stored, streamed.

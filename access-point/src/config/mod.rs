@@ -516,6 +516,7 @@ impl Config {
         config.resolve_paths();
         api_events::resolve_and_check(&mut config)?;
         api_tls::resolve_and_check(&mut config)?;
+        sdk::resolve_and_check(&mut config)?;
         config.check_consistency()?;
         Ok(config)
     }

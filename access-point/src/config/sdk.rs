@@ -1,6 +1,13 @@
 //! `[sdk]`: the SDK business layer on received messages (inbox, kvittens), owned by `sdk::inbound`.
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Deserializer};
+
+use super::api_tls::one_or_many;
+use super::{Config, ConfigError};
+use crate::pki::keys::{load_certificates_from, load_crls_from, KeyAlgorithm, KeyPair, MIN_MESSAGE_RSA_BITS};
+use crate::pki::TrustStore;
 
 /// `[sdk]`: how received SDK messages are classified and answered.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -16,6 +23,28 @@ pub struct SdkConfig {
     /// How many inbound messages the classifier works on at once (the AS4 receipt never waits for it).
     #[serde(deserialize_with = "positive")]
     pub classify_concurrency: u64,
+    /// CA certificates (PEM/DER files or folders) a signing certificate of an enveloped XHE signature must chain
+    /// to. When empty, the access point does not verify XHE signatures on receipt (the message system does).
+    #[serde(deserialize_with = "one_or_many")]
+    pub e2e_anchors: Vec<PathBuf>,
+    /// CRLs of those CAs (files or folders); once any is set, every certificate of a signer's chain must be
+    /// covered by a current CRL.
+    #[serde(deserialize_with = "one_or_many")]
+    pub e2e_crls: Vec<PathBuf>,
+    /// This organisation's end-to-end private key (PEM, RSA): the key of the certificate the SMP publishes as our
+    /// CertPub encryption certificate. Received XHE payloads encrypted for it are decrypted after their signature
+    /// verified. Set together with `e2e_cert`.
+    pub e2e_key: Option<PathBuf>,
+    /// The certificate of `e2e_key`.
+    pub e2e_cert: Option<PathBuf>,
+    /// Use the `[keys.message]` key pair as the end-to-end key when `e2e_key` is not set (only when the SMP
+    /// publishes the message certificate as CertPub certificate). Off: without `e2e_key`, an encrypted payload
+    /// stays encrypted in the inbox for the message system.
+    pub e2e_use_message_key: bool,
+    /// Largest signed XHE envelope (the whole stored payload, attachments included) the classifier verifies and
+    /// decrypts in memory, in bytes. A larger signed envelope is rejected (reason code SIG).
+    #[serde(deserialize_with = "positive")]
+    pub e2e_max_envelope_bytes: u64,
 }
 
 impl Default for SdkConfig {
@@ -24,7 +53,75 @@ impl Default for SdkConfig {
             auto_accept: false,
             max_envelope_bytes: 8 * 1024 * 1024,
             classify_concurrency: 4,
+            e2e_anchors: Vec::new(),
+            e2e_crls: Vec::new(),
+            e2e_key: None,
+            e2e_cert: None,
+            e2e_use_message_key: false,
+            e2e_max_envelope_bytes: 32 << 20,
         }
+    }
+}
+
+/// Paths resolved against the configuration's folder, and the rules across the end-to-end settings.
+pub(super) fn resolve_and_check(config: &mut Config) -> Result<(), ConfigError> {
+    let base = config.base_dir.clone();
+    let resolve = |p: &mut PathBuf| {
+        if p.is_relative() {
+            *p = base.join(&*p);
+        }
+    };
+    let sdk = &mut config.sdk;
+    sdk.e2e_anchors.iter_mut().for_each(resolve);
+    sdk.e2e_crls.iter_mut().for_each(resolve);
+    for p in [&mut sdk.e2e_key, &mut sdk.e2e_cert].into_iter().flatten() {
+        resolve(p);
+    }
+    match (&config.sdk.e2e_key, &config.sdk.e2e_cert) {
+        (Some(_), None) => return Err(config.error("sdk.e2e_key", "needs sdk.e2e_cert too")),
+        (None, Some(_)) => return Err(config.error("sdk.e2e_cert", "needs sdk.e2e_key too")),
+        (Some(_), Some(_)) if config.sdk.e2e_use_message_key => {
+            return Err(config.error(
+                "sdk.e2e_use_message_key",
+                "set either sdk.e2e_key/e2e_cert or e2e_use_message_key, not both",
+            ))
+        }
+        _ => {}
+    }
+    if !config.sdk.e2e_crls.is_empty() && config.sdk.e2e_anchors.is_empty() {
+        return Err(config.error("sdk.e2e_crls", "CRLs without sdk.e2e_anchors check nothing"));
+    }
+    Ok(())
+}
+
+impl Config {
+    /// The trust store for end-to-end (XHE) signing certificates; `None` when `[sdk] e2e_anchors` is empty.
+    pub fn sdk_e2e_trust_store(&self) -> Result<Option<TrustStore>, ConfigError> {
+        if self.sdk.e2e_anchors.is_empty() {
+            return Ok(None);
+        }
+        let mut anchors = Vec::new();
+        for p in &self.sdk.e2e_anchors {
+            anchors.extend(load_certificates_from(p).map_err(|e| self.error("sdk.e2e_anchors", e.to_string()))?);
+        }
+        let mut crls = Vec::new();
+        for p in &self.sdk.e2e_crls {
+            crls.extend(load_crls_from(p).map_err(|e| self.error("sdk.e2e_crls", e.to_string()))?);
+        }
+        Ok(Some(TrustStore::new(anchors).with_crls(crls)))
+    }
+
+    /// This organisation's end-to-end key pair (`e2e_key`/`e2e_cert`, else `[keys.message]` when
+    /// `e2e_use_message_key`); `None` when neither is configured.
+    pub fn sdk_e2e_key_pair(&self) -> Result<Option<KeyPair>, ConfigError> {
+        let (setting, key, cert) = match (&self.sdk.e2e_key, &self.sdk.e2e_cert) {
+            (Some(key), Some(cert)) => ("sdk.e2e_key", key, cert),
+            _ if self.sdk.e2e_use_message_key => ("keys.message", &self.keys.message.key, &self.keys.message.cert),
+            _ => return Ok(None),
+        };
+        KeyPair::load_expecting(key, cert, &[], KeyAlgorithm::Rsa, MIN_MESSAGE_RSA_BITS)
+            .map(Some)
+            .map_err(|e| self.error(setting, e.to_string()))
     }
 }
 
@@ -54,6 +151,38 @@ mod tests {
         let config = Config::from_toml(&text, Path::new("x.toml")).unwrap();
         assert!(config.sdk.auto_accept);
         assert_eq!(config.sdk.max_envelope_bytes, 1024);
+    }
+
+    #[test]
+    fn e2e_settings_resolve_and_are_checked() {
+        let config = Config::from_toml(&base(), Path::new("/etc/ap/x.toml")).unwrap();
+        assert!(config.sdk.e2e_anchors.is_empty() && config.sdk.e2e_key.is_none());
+        assert!(!config.sdk.e2e_use_message_key);
+        assert_eq!(config.sdk.e2e_max_envelope_bytes, 32 << 20);
+        assert!(config.sdk_e2e_trust_store().unwrap().is_none());
+        assert!(config.sdk_e2e_key_pair().unwrap().is_none());
+        let text = format!(
+            "{}[sdk]\ne2e_anchors = \"ca\"\ne2e_key = \"k.pem\"\ne2e_cert = \"c.pem\"\n",
+            base()
+        );
+        let config = Config::from_toml(&text, Path::new("/etc/ap/x.toml")).unwrap();
+        assert_eq!(config.sdk.e2e_anchors, vec![Path::new("/etc/ap/ca").to_path_buf()]);
+        assert_eq!(config.sdk.e2e_key.as_deref(), Some(Path::new("/etc/ap/k.pem")));
+        let err = config.sdk_e2e_trust_store().unwrap_err().to_string();
+        assert!(err.contains("e2e_anchors"), "{err}");
+        for (extra, setting) in [
+            ("e2e_key = \"k.pem\"\n", "e2e_key"),
+            ("e2e_cert = \"c.pem\"\n", "e2e_cert"),
+            (
+                "e2e_key = \"k\"\ne2e_cert = \"c\"\ne2e_use_message_key = true\n",
+                "e2e_use_message_key",
+            ),
+            ("e2e_crls = \"crl\"\n", "e2e_crls"),
+            ("e2e_max_envelope_bytes = 0\n", "e2e_max_envelope_bytes"),
+        ] {
+            let err = Config::from_toml(&format!("{}[sdk]\n{extra}", base()), Path::new("x.toml")).unwrap_err();
+            assert!(err.to_string().contains(setting), "{err}");
+        }
     }
 
     #[test]

@@ -23,6 +23,8 @@ impl Config {
         self.api_tls()?;
         self.api_client_identity()?;
         self.api_client_trust()?;
+        self.sdk_e2e_trust_store()?;
+        self.sdk_e2e_key_pair()?;
         for (i, file) in self.pmodes.files.iter().enumerate() {
             if !file.is_file() {
                 return Err(self.error(

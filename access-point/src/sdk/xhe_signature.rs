@@ -29,6 +29,8 @@ pub enum XheSignatureError {
     Xhe(#[from] XheError),
     #[error("certificate: {0}")]
     Certificate(#[from] openssl::error::ErrorStack),
+    #[error("the XHE signer is not trusted: {0}")]
+    UntrustedSigner(String),
 }
 
 /// Signs a rendered envelope (the output of [`Xhe::render`]) with an enveloped rsa-sha256 signature.
@@ -63,7 +65,24 @@ pub fn verify_and_parse(
     Ok(Xhe::from_document(&doc)?)
 }
 
-fn subject(cert: &X509) -> String {
+/// Verifies the enveloped signature of a received envelope under `policy`, then lets `trust` judge the signing
+/// certificate (e.g. its chain to the end-to-end anchors), and only then parses and validates the envelope.
+/// Returns the envelope and the signer's certificate.
+pub fn verify_trusted_and_parse(
+    xhe_xml: &[u8],
+    policy: &Policy,
+    limits: &ParseLimits,
+    trust: impl FnOnce(&X509) -> Result<(), String>,
+) -> Result<(Xhe, X509), XheSignatureError> {
+    let doc = xml::parse_document(xhe_xml, limits).map_err(XheError::from)?;
+    let signature = find_enveloped_signature(&doc)?;
+    let verified = verify_enveloped(&doc, signature, policy)?;
+    trust(&verified.certificate).map_err(XheSignatureError::UntrustedSigner)?;
+    Ok((Xhe::from_document(&doc)?, verified.certificate))
+}
+
+/// The subject of a certificate as `CN, O, …` values, for history notes and errors.
+pub fn subject(cert: &X509) -> String {
     cert.subject_name()
         .entries()
         .filter_map(|e| e.data().to_string().ok())
@@ -127,6 +146,32 @@ pub(crate) mod tests {
         let err = verify_and_parse(&signed, &other, &Policy::default(), &ParseLimits::default());
         assert!(
             matches!(err, Err(XheSignatureError::UnexpectedSigner { .. })),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn trust_judges_the_signer_after_the_signature_verifies() {
+        let (key, cert) = key_and_cert("org-a");
+        let signed = sign(sample().render().unwrap().as_bytes(), &key, &cert).unwrap();
+        let (xhe, signer) =
+            verify_trusted_and_parse(&signed, &Policy::default(), &ParseLimits::default(), |_| Ok(())).unwrap();
+        assert_eq!(xhe, sample());
+        assert_eq!(signer.to_der().unwrap(), cert.to_der().unwrap());
+        let err = verify_trusted_and_parse(&signed, &Policy::default(), &ParseLimits::default(), |_| {
+            Err("not ours".into())
+        });
+        assert!(matches!(err, Err(XheSignatureError::UntrustedSigner(_))), "{err:?}");
+        let mut judged = false;
+        let tampered = String::from_utf8(signed)
+            .unwrap()
+            .replace("0203:b.example.se", "0203:c.example.se");
+        let err = verify_trusted_and_parse(tampered.as_bytes(), &Policy::default(), &ParseLimits::default(), |_| {
+            judged = true;
+            Ok(())
+        });
+        assert!(
+            matches!(err, Err(XheSignatureError::Signature(_))) && !judged,
             "{err:?}"
         );
     }

@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock};
 use tokio::sync::Semaphore;
 use xmldsig::dom::ParseLimits;
 
+use super::protection::{self, Protection, ProtectionError};
 use super::reply::{self, Reply};
 use super::scan::{scan_envelope, ScanError, Skeleton};
 use super::CLASSIFIER_ACTOR;
@@ -33,6 +34,8 @@ pub enum ClassifyError {
     Reply(#[from] reply::ReplyError),
     #[error("classifier task failed: {0}")]
     Task(String),
+    #[error("end-to-end protection: {0}")]
+    Protection(String),
 }
 
 /// Bounds the classifier work of the process (`[sdk] classify_concurrency` of the first node started).
@@ -172,6 +175,28 @@ pub(crate) async fn classify_message(shared: &NodeShared, key: MessageKey) -> Re
         Err(EnvelopeError::Store(e)) => return Err(e.into()),
         Err(e) => return drop_malformed(shared, &record, &format!("malformed XHE (TF-09): {e}")).await,
     };
+    // End-to-end protection first: nothing in a signed envelope is trusted before its signature verifies.
+    let mut notes = Vec::new();
+    let envelope = match protection::check(shared, &record, &envelope).await {
+        Ok(Protection::Unprotected) => envelope,
+        Ok(Protection::NotVerified) => {
+            notes.push("XHE signature not verified by the access point ([sdk] e2e_anchors not set)".to_string());
+            envelope
+        }
+        Ok(Protection::Verified { envelope, note }) => {
+            notes.push(note);
+            *envelope
+        }
+        Ok(Protection::Refused(reason)) => {
+            if envelope.xhe.payload.document_type_code == KVITTENS_DOCUMENT_TYPE {
+                let text = format!("kvittens with a bad XHE signature: {}", reason.text);
+                return drop_malformed(shared, &record, &text).await;
+            }
+            return reject(shared, &record, &envelope.xhe, vec![reason]).await;
+        }
+        Err(ProtectionError::Store(e)) => return Err(e.into()),
+        Err(e) => return Err(ClassifyError::Protection(e.to_string())),
+    };
     let xhe = &envelope.xhe;
     let meta = &record.meta;
     let as4 = As4Addressing {
@@ -233,17 +258,21 @@ pub(crate) async fn classify_message(shared: &NodeShared, key: MessageKey) -> Re
     tracing::info!(key = %key, message_id = %entry.message_id, recipient = %entry.recipient,
         functional_address = entry.functional_address.as_deref().unwrap_or("-"), sender = %entry.sender,
         attachments = entry.attachments.len(), "inbox message");
-    let note = HistoryNote {
-        key,
-        actor: CLASSIFIER_ACTOR.into(),
-        reason: format!(
-            "in the inbox of {} / {}",
-            entry.recipient,
-            entry.functional_address.as_deref().unwrap_or("-")
-        ),
-        evidence: None,
-    };
-    commit(store, key, Classification::Inbox, Some(entry), vec![note]).await?;
+    notes.push(format!(
+        "in the inbox of {} / {}",
+        entry.recipient,
+        entry.functional_address.as_deref().unwrap_or("-")
+    ));
+    let notes = notes
+        .into_iter()
+        .map(|reason| HistoryNote {
+            key,
+            actor: CLASSIFIER_ACTOR.into(),
+            reason,
+            evidence: None,
+        })
+        .collect();
+    commit(store, key, Classification::Inbox, Some(entry), notes).await?;
     shared.events.publish(event);
     if shared.config.sdk.auto_accept {
         let reply = Reply {

@@ -1,0 +1,440 @@
+//! End-to-end (XHE) protection on receipt, on two real access points (127.0.0.1, mutual TLS). B trusts A's CA
+//! for XHE signatures (`[sdk] e2e_anchors`) and decrypts with its own end-to-end key (`[sdk] e2e_key`):
+//! * a message signed by A's AP (`protection: sign` through A's API) lands in B's inbox, the verification in its
+//!   history;
+//! * a message encrypted for B's end-to-end certificate and signed lands decrypted: the attachment downloads byte
+//!   for byte through B's API;
+//! * a tampered signed envelope and an envelope signed by a certificate outside B's anchors are answered with a
+//!   kvittens REJECTED (SIG) that reaches A, and neither is in B's inbox;
+//! * a payload encrypted for someone else's key is REJECTED (SIG) too, and nothing is in the inbox.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use access_point::api::client::{SubmitOptions, UploadPayload};
+use access_point::api::status::MessageView;
+use access_point::api::{ApiClient, ApiServer};
+use access_point::cli::init::{init, InitArgs};
+use access_point::config::link::add_peer_from;
+use access_point::config::Config;
+use access_point::msh::{Node, NodeOptions, SenderSettings, Submission, SubmittedPayload};
+use access_point::pki::keys::{load_certificate, load_private_key};
+use access_point::sdk::message_v3::*;
+use access_point::sdk::xhe::{BusinessScope, Participant, PayloadContent, Xhe, XhePayload};
+use access_point::sdk::{xhe_encryption, xhe_signature};
+use access_point::store::{Classification, Direction, InboxQuery};
+use openssl::pkey::{PKey, Private};
+use openssl::x509::X509;
+
+const SENDER: &str = "0203:ap0001-dev.example";
+const RECIPIENT: &str = "0203:ap0002-dev.example";
+const FUNCTION: &str = "socialtjanst";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Creates and links A and B; B verifies XHE signatures against A's CA and decrypts with its message key pair
+/// named explicitly as its end-to-end key.
+fn two_linked_aps(root: &Path) -> (PathBuf, PathBuf) {
+    let mut files = Vec::new();
+    for (name, party) in [("a", "AP0001-DEV"), ("b", "AP0002-DEV")] {
+        let outcome = init(&InitArgs {
+            dir: root.join(name),
+            party: party.into(),
+            port: free_port(),
+            api_port: Some(free_port()),
+            force: false,
+        })
+        .unwrap();
+        files.push(outcome.config_file);
+    }
+    let mut text = std::fs::read_to_string(&files[1]).unwrap();
+    text.push_str(&format!(
+        "\n[sdk]\ne2e_anchors = [{:?}]\ne2e_key = \"keys/message.key.pem\"\ne2e_cert = \"keys/message.pem\"\n",
+        root.join("a/keys/ca.pem")
+    ));
+    std::fs::write(&files[1], text).unwrap();
+    add_peer_from(&files[0], &files[1]).unwrap();
+    add_peer_from(&files[1], &files[0]).unwrap();
+    (files[0].clone(), files[1].clone())
+}
+
+async fn start(config: &Path) -> Arc<Node> {
+    let options = NodeOptions {
+        sender: Some(SenderSettings {
+            idle_poll: Duration::from_millis(200),
+            ..SenderSettings::default()
+        }),
+        ..NodeOptions::default()
+    };
+    Arc::new(Node::start(Config::load(config).unwrap(), options).await.unwrap())
+}
+
+async fn api(node: &Arc<Node>) -> (ApiServer, ApiClient) {
+    let server = ApiServer::start_on(node.clone(), "127.0.0.1:0".parse().unwrap(), false)
+        .await
+        .unwrap();
+    let client = ApiClient::new(server.local_addr())
+        .with_config_token(node.config(), None)
+        .unwrap();
+    (server, client)
+}
+
+/// An SDK message from A's participant to B's `FUNCTION`, with one attachment, in an XHE envelope.
+fn sdk_xhe(attachment: &[u8]) -> Xhe {
+    let id = uuid::Uuid::new_v4().to_string();
+    let message = SdkMessage {
+        header: MessageHeader {
+            creation_date_time: "2026-11-24T10:00:00.0Z".into(),
+            message_id: id.clone(),
+            conversation_id: id.clone(),
+            ref_to_message_id: None,
+            label: Some("Ansökan om bygglov".into()),
+            confidentiality: false,
+            generating_system: None,
+            recipient: Party {
+                id: InstanceId::new("iso6523-actorid-upis", RECIPIENT),
+                label: None,
+                attention: Some(Attention {
+                    persons: vec![],
+                    sub_organization: SubOrganization {
+                        id: InstanceId::new(FUNCTIONAL_ADDRESS_ROOT, FUNCTION),
+                        label: None,
+                    },
+                    references: vec![],
+                }),
+            },
+            sender: Party {
+                id: InstanceId::new("iso6523-actorid-upis", SENDER),
+                label: None,
+                attention: None,
+            },
+        },
+        documents: vec![DigitalDocument {
+            document_id: "doc-1".into(),
+            document_name: Some("Ansökan".into()),
+            index: None,
+            files: vec![ContentFile {
+                file_name: "ritning.pdf".into(),
+                content_type: "application/pdf".into(),
+                content: FileContent::Bytes(attachment.to_vec()),
+            }],
+            texts: vec!["Se bifogad fil.".into()],
+        }],
+    };
+    let rendered = message.render().unwrap();
+    let fragment = rendered[rendered.find("?>").unwrap() + 2..].trim().to_string();
+    Xhe {
+        id,
+        creation_date_time: "2026-11-24T10:00:00.0Z".into(),
+        scope: BusinessScope {
+            document_id: pmode::builtin::SDK_MESSAGE_ACTION
+                .strip_prefix("busdox-docid-qns::")
+                .unwrap()
+                .into(),
+            document_id_scheme: "busdox-docid-qns".into(),
+            process_id: pmode::builtin::SDK_SERVICE.into(),
+            process_id_scheme: "urn:fdc:digg.se:edelivery:process".into(),
+            federation_id: "urn:fdc:digg.se:edelivery:federation:test".into(),
+        },
+        from: Participant::sdk(SENDER),
+        to: Participant::sdk(RECIPIENT),
+        payload: XhePayload {
+            document_type_code: MESSAGE_V3_DOCUMENT_TYPE.into(),
+            content_type_code: "application/xml".into(),
+            handling_service_id: None,
+            content: PayloadContent::Xml(fragment),
+        },
+    }
+}
+
+fn submission(dir: &Path, name: &str, xhe: &[u8]) -> Submission {
+    let path = dir.join(name);
+    std::fs::write(&path, xhe).unwrap();
+    Submission {
+        to_party: Some("AP0002-DEV".into()),
+        to_party_type: None,
+        pmode_id: None,
+        service: pmode::builtin::SDK_SERVICE.into(),
+        service_type: Some("urn:fdc:digg.se:edelivery:process".into()),
+        action: pmode::builtin::SDK_MESSAGE_ACTION.into(),
+        original_sender: SENDER.into(),
+        final_recipient: RECIPIENT.into(),
+        conversation_id: None,
+        tracking_identifier: None,
+        payloads: vec![SubmittedPayload {
+            path,
+            mime_type: "text/xml".into(),
+            content_id: Some("message".into()),
+        }],
+        actor: "test".into(),
+    }
+}
+
+/// Polls `check` every 100 ms for at most `within`.
+async fn eventually<T, F, Fut>(what: &str, within: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn classification_of(node: &Node, message_id: &str) -> Option<Classification> {
+    let record = node
+        .store()
+        .get_by_message_id(Direction::Inbound, message_id)
+        .await
+        .unwrap()?;
+    node.store().classification(record.key).await.unwrap()
+}
+
+async fn history_of(node: &Node, message_id: &str) -> Vec<String> {
+    let record = node
+        .store()
+        .get_by_message_id(Direction::Inbound, message_id)
+        .await
+        .unwrap()
+        .unwrap();
+    node.store()
+        .history(record.key)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.reason)
+        .collect()
+}
+
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// A self-signed RSA certificate with A's CN, outside every anchor B trusts.
+fn untrusted_signer() -> (PKey<Private>, X509) {
+    use openssl::asn1::Asn1Time;
+    use openssl::hash::MessageDigest;
+    use openssl::x509::extension::KeyUsage;
+    use openssl::x509::{X509Builder, X509NameBuilder};
+    let key = PKey::from_rsa(openssl::rsa::Rsa::generate(3072).unwrap()).unwrap();
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", "AP0001-DEV").unwrap();
+    let name = name.build();
+    let mut b = X509Builder::new().unwrap();
+    b.set_version(2).unwrap();
+    b.set_subject_name(&name).unwrap();
+    b.set_issuer_name(&name).unwrap();
+    b.set_pubkey(&key).unwrap();
+    b.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
+    b.set_not_after(&Asn1Time::days_from_now(2).unwrap()).unwrap();
+    b.append_extension(KeyUsage::new().digital_signature().build().unwrap())
+        .unwrap();
+    b.sign(&key, MessageDigest::sha256()).unwrap();
+    (key, b.build())
+}
+
+/// Waits until B rejected `message_id` with a SIG kvittens and A recorded that kvittens; checks B's inbox is
+/// without it. Returns B's rejection reason.
+async fn rejected_with_sig(a: &Node, b: &Node, message_id: &str) -> String {
+    let c = eventually("B's verdict", Duration::from_secs(60), || {
+        classification_of(b, message_id)
+    })
+    .await;
+    let Classification::Rejected {
+        reason,
+        kvittens_message_id,
+    } = c
+    else {
+        panic!("{message_id}: {c:?}")
+    };
+    assert!(reason.starts_with("SIG "), "{reason}");
+    assert!(kvittens_message_id.is_some());
+    let inbox = b.store().inbox_list(InboxQuery::default()).await.unwrap();
+    assert!(
+        inbox.items.iter().all(|i| i.entry.message_id != message_id),
+        "{message_id} is in B's inbox"
+    );
+    let view = eventually("the kvittens REJECTED at A", Duration::from_secs(60), || async {
+        let view = MessageView::read(a.store().as_ref(), message_id).await.unwrap()?;
+        view.history
+            .iter()
+            .any(|h| h.reason.starts_with("kvittens REJECTED"))
+            .then_some(view)
+    })
+    .await;
+    assert!(
+        view.history.iter().any(|h| h.reason.contains("kvittens REJECTED: SIG")),
+        "{:?}",
+        view.history
+    );
+    reason
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_and_encrypted_envelopes_are_verified_and_opened_on_receipt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a_toml, b_toml) = two_linked_aps(tmp.path());
+    let a = start(&a_toml).await;
+    let b = start(&b_toml).await;
+    let (a_server, a_client) = api(&a).await;
+    let (b_server, b_client) = api(&b).await;
+    let a_config = Config::load(&a_toml).unwrap();
+    let b_config = Config::load(&b_toml).unwrap();
+    let a_key = load_private_key(&a_config.keys.message.key).unwrap();
+    let a_cert = load_certificate(&a_config.keys.message.cert).unwrap();
+    let b_e2e_cert = load_certificate(b_config.sdk.e2e_cert.as_deref().unwrap()).unwrap();
+
+    // Sign only, by A's AP on request: verified at B and in the inbox.
+    let document = tmp.path().join("brev.pdf");
+    let letter = noise(30_000, 7);
+    std::fs::write(&document, &letter).unwrap();
+    let metadata = serde_json::json!({
+        "format": "sdk",
+        "sender": {"participant": SENDER, "functional_address": "registrator"},
+        "recipient": {"participant": RECIPIENT, "functional_address": FUNCTION},
+        "subject": "Begäran om yttrande",
+        "protection": "sign",
+    });
+    let upload = UploadPayload {
+        path: document.clone(),
+        mime_type: "application/pdf".into(),
+    };
+    let signed = a_client
+        .submit_with(&metadata, &[upload], &SubmitOptions::default())
+        .await
+        .unwrap()
+        .response
+        .message_id;
+    let c = eventually("sign-only at B", Duration::from_secs(60), || {
+        classification_of(&b, &signed)
+    })
+    .await;
+    assert_eq!(c, Classification::Inbox);
+    let history = history_of(&b, &signed).await;
+    assert!(
+        history
+            .iter()
+            .any(|h| h.starts_with("XHE signature verified, signed by") && h.contains("AP0001-DEV")),
+        "{history:?}"
+    );
+    let mut downloaded = Vec::new();
+    b_client
+        .inbox_download(&signed, Some(0), &mut downloaded)
+        .await
+        .unwrap();
+    assert!(downloaded == letter, "the signed message's attachment arrives intact");
+
+    // Encrypted for B's end-to-end certificate, then signed: in the inbox decrypted, attachment byte for byte.
+    let attachment = noise(50_000, 3);
+    let sealed = xhe_encryption::encrypt_payload(&sdk_xhe(&attachment), &b_e2e_cert).unwrap();
+    let sealed = xhe_signature::sign(sealed.render().unwrap().as_bytes(), &a_key, &a_cert).unwrap();
+    let encrypted = a
+        .submit(submission(tmp.path(), "sealed.xml", &sealed))
+        .await
+        .unwrap()
+        .message_id;
+    let c = eventually("sign-and-encrypt at B", Duration::from_secs(60), || {
+        classification_of(&b, &encrypted)
+    })
+    .await;
+    assert_eq!(c, Classification::Inbox);
+    let history = history_of(&b, &encrypted).await;
+    assert!(history.iter().any(|h| h.ends_with("payload decrypted")), "{history:?}");
+    let record = b
+        .store()
+        .get_by_message_id(Direction::Inbound, &encrypted)
+        .await
+        .unwrap()
+        .unwrap();
+    let item = b.store().inbox_get(record.key).await.unwrap().unwrap();
+    assert!(!item.entry.encrypted);
+    assert_eq!(item.entry.functional_address.as_deref(), Some(FUNCTION));
+    assert_eq!(item.entry.attachments.len(), 1);
+    assert_eq!(item.entry.attachments[0].file_name, "ritning.pdf");
+    let mut downloaded = Vec::new();
+    b_client
+        .inbox_download(&encrypted, Some(0), &mut downloaded)
+        .await
+        .unwrap();
+    assert!(
+        downloaded == attachment,
+        "the decrypted attachment differs from the one sent"
+    );
+    // The stored payload stays as it arrived (encrypted); the inbox document is the decrypted envelope.
+    let mut document_xml = Vec::new();
+    b_client
+        .inbox_download(&encrypted, None, &mut document_xml)
+        .await
+        .unwrap();
+    let document_xml = String::from_utf8(document_xml).unwrap();
+    assert!(document_xml.contains("ritning.pdf") && !document_xml.contains("EncryptedData"));
+
+    // A tampered signed envelope: REJECTED SIG, not in the inbox.
+    let clear = sdk_xhe(&noise(1_000, 5));
+    let signed_xml = xhe_signature::sign(clear.render().unwrap().as_bytes(), &a_key, &a_cert).unwrap();
+    let tampered = String::from_utf8(signed_xml)
+        .unwrap()
+        .replace("Ansökan om bygglov", "Ansökan om rivning");
+    let tampered_id = a
+        .submit(submission(tmp.path(), "tampered.xml", tampered.as_bytes()))
+        .await
+        .unwrap()
+        .message_id;
+    let reason = rejected_with_sig(&a, &b, &tampered_id).await;
+    assert!(reason.contains("XHE signature"), "{reason}");
+
+    // Signed by a certificate outside B's end-to-end anchors: REJECTED SIG, not in the inbox.
+    let (rogue_key, rogue_cert) = untrusted_signer();
+    let rogue = xhe_signature::sign(
+        sdk_xhe(&noise(1_000, 9)).render().unwrap().as_bytes(),
+        &rogue_key,
+        &rogue_cert,
+    )
+    .unwrap();
+    let rogue_id = a
+        .submit(submission(tmp.path(), "rogue.xml", &rogue))
+        .await
+        .unwrap()
+        .message_id;
+    let reason = rejected_with_sig(&a, &b, &rogue_id).await;
+    assert!(reason.contains("not trusted"), "{reason}");
+
+    // Properly signed, but encrypted for another key: REJECTED SIG, not in the inbox.
+    let (_, other_cert) = untrusted_signer();
+    let sealed = xhe_encryption::encrypt_payload(&sdk_xhe(&noise(1_000, 11)), &other_cert).unwrap();
+    let sealed = xhe_signature::sign(sealed.render().unwrap().as_bytes(), &a_key, &a_cert).unwrap();
+    let wrong_key = a
+        .submit(submission(tmp.path(), "wrong-key.xml", &sealed))
+        .await
+        .unwrap()
+        .message_id;
+    let reason = rejected_with_sig(&a, &b, &wrong_key).await;
+    assert!(reason.contains("could not be decrypted"), "{reason}");
+
+    let inbox = b.store().inbox_list(InboxQuery::default()).await.unwrap();
+    assert_eq!(inbox.items.len(), 2, "only the two good messages are in B's inbox");
+    a_server.shutdown().await;
+    b_server.shutdown().await;
+    b.shutdown().await;
+    a.shutdown().await;
+}
