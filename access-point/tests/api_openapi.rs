@@ -82,7 +82,10 @@ fn structural_errors(doc: &Value) -> Vec<String> {
             errors.push(format!("info.{field} must be a string"));
         }
     }
-    let schemes = doc["components"]["securitySchemes"].as_object().cloned().unwrap_or_default();
+    let schemes = doc["components"]["securitySchemes"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     for (name, scheme) in &schemes {
         let kind = scheme["type"].as_str().unwrap_or("");
         if !["apiKey", "http", "mutualTLS", "oauth2", "openIdConnect"].contains(&kind) {
@@ -123,7 +126,9 @@ fn structural_errors(doc: &Value) -> Vec<String> {
             }
             for (code, _) in responses.into_iter().flatten() {
                 let valid = code == "default"
-                    || (code.len() == 3 && code.starts_with(['1', '2', '3', '4', '5']) && code[1..].chars().all(|c| c.is_ascii_digit() || c == 'X'));
+                    || (code.len() == 3
+                        && code.starts_with(['1', '2', '3', '4', '5'])
+                        && code[1..].chars().all(|c| c.is_ascii_digit() || c == 'X'));
                 if !valid {
                     errors.push(format!("{at}: response code {code}"));
                 }
@@ -145,7 +150,9 @@ fn structural_errors(doc: &Value) -> Vec<String> {
                 })
                 .collect();
             if declared != template_params {
-                errors.push(format!("{at}: path parameters {declared:?} but the template has {template_params:?}"));
+                errors.push(format!(
+                    "{at}: path parameters {declared:?} but the template has {template_params:?}"
+                ));
             }
             for p in &params {
                 if !["path", "query", "header", "cookie"].contains(&p["in"].as_str().unwrap_or("")) {
@@ -181,27 +188,43 @@ fn the_document_is_valid_openapi_3_1() {
         .unwrap()
         .remove("responses");
     broken["paths"]["/v1/sdk/messages/{messageId}"]["parameters"][0]["name"] = "id".into();
-    broken["components"]["schemas"].as_object_mut().unwrap().remove("Problem");
+    broken["components"]["schemas"]
+        .as_object_mut()
+        .unwrap()
+        .remove("Problem");
     let found = structural_errors(&broken).join("\n");
-    for expected in ["GET /api/v1/status: no responses", "path parameters {\"id\"}", "Problem does not resolve"] {
+    for expected in [
+        "GET /api/v1/status: no responses",
+        "path parameters {\"id\"}",
+        "Problem does not resolve",
+    ] {
         assert!(found.contains(expected), "{expected:?} not in {found}");
     }
     // Security schemes: bearer tokens and mutual TLS; every error answer is a problem document.
     assert_eq!(doc["components"]["securitySchemes"]["bearerToken"]["scheme"], "bearer");
     assert_eq!(doc["components"]["securitySchemes"]["mutualTLS"]["type"], "mutualTLS");
     for (method, path) in operations(&doc) {
-        let responses = doc["paths"][&path][method.to_ascii_lowercase()]["responses"].as_object().unwrap().clone();
+        let responses = doc["paths"][&path][method.to_ascii_lowercase()]["responses"]
+            .as_object()
+            .unwrap()
+            .clone();
         for (code, response) in responses {
             if code.starts_with('4') || code.starts_with('5') {
                 let reference = response["$ref"].as_str().unwrap_or_default();
-                assert!(reference.starts_with("#/components/responses/"), "{method} {path} {code}");
+                assert!(
+                    reference.starts_with("#/components/responses/"),
+                    "{method} {path} {code}"
+                );
             }
         }
     }
 
     let validator = validator_path();
     if !validator.exists() {
-        return skip_or_panic(&format!("openapi-spec-validator is not installed at {}", validator.display()));
+        return skip_or_panic(&format!(
+            "openapi-spec-validator is not installed at {}",
+            validator.display()
+        ));
     }
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("openapi.json");
@@ -216,13 +239,14 @@ fn the_document_is_valid_openapi_3_1() {
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, serde_json::to_vec(&broken).unwrap()).unwrap();
     let output = std::process::Command::new(&validator).arg(&bad).output().unwrap();
-    assert!(!output.status.success(), "openapi-spec-validator accepted a broken document");
+    assert!(
+        !output.status.success(),
+        "openapi-spec-validator accepted a broken document"
+    );
 }
 
 fn venv() -> PathBuf {
-    PathBuf::from(
-        std::env::var("SDK_AP_SCHEMATHESIS_VENV").unwrap_or_else(|_| "/opt/sdk-ap-schemathesis-venv".into()),
-    )
+    PathBuf::from(std::env::var("SDK_AP_SCHEMATHESIS_VENV").unwrap_or_else(|_| "/opt/sdk-ap-schemathesis-venv".into()))
 }
 
 fn validator_path() -> PathBuf {
@@ -264,9 +288,15 @@ fn routes_named_in_sources() -> BTreeSet<(String, String)> {
         if file.ends_with("server.rs") {
             for line in text.lines() {
                 let line = line.trim();
-                let Some(rest) = line.strip_prefix("(Method::") else { continue };
-                let Some((method, rest)) = rest.split_once(", \"") else { continue };
-                let Some((literal, _)) = rest.split_once('"') else { continue };
+                let Some(rest) = line.strip_prefix("(Method::") else {
+                    continue;
+                };
+                let Some((method, rest)) = rest.split_once(", \"") else {
+                    continue;
+                };
+                let Some((literal, _)) = rest.split_once('"') else {
+                    continue;
+                };
                 if literal.starts_with('/') && !literal.starts_with("/api/") {
                     out.insert((method.to_string(), format!("/api/v1{literal}")));
                 } else if literal.starts_with("/api/") {
@@ -280,18 +310,25 @@ fn routes_named_in_sources() -> BTreeSet<(String, String)> {
 
 #[test]
 fn every_route_the_sources_name_is_documented() {
-    let documented: BTreeSet<(String, String)> =
-        operations(&document()).into_iter().map(|(m, p)| (m, normalise(&p))).collect();
+    let documented: BTreeSet<(String, String)> = operations(&document())
+        .into_iter()
+        .map(|(m, p)| (m, normalise(&p)))
+        .collect();
     let named = routes_named_in_sources();
     assert!(named.len() >= 5, "the scan found too little: {named:?}");
     let missing: Vec<_> = named.difference(&documented).collect();
-    assert!(missing.is_empty(), "routes named in src/api but not in openapi.json: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "routes named in src/api but not in openapi.json: {missing:?}"
+    );
 }
 
 /// Status, headers and (for documents) the problem `type` of one request; a streamed answer is not read.
 async fn probe(addr: std::net::SocketAddr, token: Option<&str>, method: &str, path: &str) -> (StatusCode, String) {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
     let driver = tokio::spawn(connection);
     let mut request = http::Request::builder()
         .method(Method::from_bytes(method.as_bytes()).unwrap())
@@ -306,7 +343,11 @@ async fn probe(addr: std::net::SocketAddr, token: Option<&str>, method: &str, pa
     }
     let response = tokio::time::timeout(
         Duration::from_secs(20),
-        sender.send_request(request.body(http_body_util::Full::new(bytes::Bytes::from(body))).unwrap()),
+        sender.send_request(
+            request
+                .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+                .unwrap(),
+        ),
     )
     .await
     .expect("answered in time")
@@ -349,7 +390,10 @@ async fn every_documented_operation_is_routed_and_nothing_else() {
             .collect::<Vec<_>>()
             .join("/");
         let (status, problem_type) = probe(ap.addr(), token.as_deref(), &method, &path).await;
-        assert_ne!(problem_type, NO_ROUTE, "{method} {template} ({path}) is documented but not routed");
+        assert_ne!(
+            problem_type, NO_ROUTE,
+            "{method} {template} ({path}) is documented but not routed"
+        );
         assert!(status.as_u16() < 500, "{method} {path}: {status}");
     }
     for (method, path) in [
@@ -359,7 +403,11 @@ async fn every_documented_operation_is_routed_and_nothing_else() {
         ("GET", "/v2/sdk/messages"),
     ] {
         let (status, problem_type) = probe(ap.addr(), token.as_deref(), method, path).await;
-        assert_eq!((status, problem_type.as_str()), (StatusCode::NOT_FOUND, NO_ROUTE), "{method} {path}");
+        assert_eq!(
+            (status, problem_type.as_str()),
+            (StatusCode::NOT_FOUND, NO_ROUTE),
+            "{method} {path}"
+        );
     }
     ap.stop().await;
 }

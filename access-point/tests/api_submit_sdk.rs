@@ -57,7 +57,11 @@ fn two_linked_aps(root: &Path, extra_a: &str) -> (PathBuf, PathBuf) {
     if !extra_a.is_empty() {
         let text = std::fs::read_to_string(&files[0]).unwrap();
         assert!(text.contains("\n[limits]\n"), "init writes a [limits] section");
-        std::fs::write(&files[0], text.replacen("\n[limits]\n", &format!("\n[limits]\n{extra_a}\n"), 1)).unwrap();
+        std::fs::write(
+            &files[0],
+            text.replacen("\n[limits]\n", &format!("\n[limits]\n{extra_a}\n"), 1),
+        )
+        .unwrap();
     }
     (files[0].clone(), files[1].clone())
 }
@@ -189,7 +193,11 @@ fn split_contents(path: &Path) -> (Vec<u8>, Vec<[u8; 32]>) {
             let take = end.unwrap_or(buffer.len());
             carry.extend_from_slice(&buffer[..take]);
             reader.consume(take);
-            let whole = if end.is_some() { carry.len() } else { carry.len() / 4 * 4 };
+            let whole = if end.is_some() {
+                carry.len()
+            } else {
+                carry.len() / 4 * 4
+            };
             digest.update(&engine.decode(&carry[..whole]).expect("content is base64"));
             carry.drain(..whole);
             if end.is_some() {
@@ -260,7 +268,11 @@ fn spool_files(config: &Path) -> Vec<String> {
     let spool = config.node.data_dir.join(access_point::msh::node::SPOOL_DIR);
     let list = || -> Vec<String> {
         std::fs::read_dir(&spool)
-            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -293,7 +305,10 @@ async fn a_100_mb_attachment_streams_through_with_bounded_memory_and_arrives_int
     let answer = client
         .submit_with(
             &sdk_metadata(serde_json::json!({})),
-            &[upload(&document, "application/xml"), upload(&attachment, "application/octet-stream")],
+            &[
+                upload(&document, "application/xml"),
+                upload(&attachment, "application/octet-stream"),
+            ],
             &SubmitOptions::default(),
         )
         .await
@@ -335,7 +350,11 @@ async fn a_100_mb_attachment_streams_through_with_bounded_memory_and_arrives_int
     let attention = message.header.recipient.attention.as_ref().unwrap();
     assert_eq!(attention.sub_organization.id.extension, "socialtjanst");
     assert_eq!(attention.references[0].id.extension, "2026-42");
-    assert_eq!(spool_files(&config_a), Vec::<String>::new(), "the spool folder is left empty");
+    assert_eq!(
+        spool_files(&config_a),
+        Vec::<String>::new(),
+        "the spool folder is left empty"
+    );
 
     server.shutdown().await;
     a.shutdown().await;
@@ -416,7 +435,8 @@ async fn sdk_formats_idempotency_rules_and_limits() {
         .unwrap();
     let outcome = outcome_of(&mut outcomes, &wrapped.response.message_id, Duration::from_secs(60)).await;
     assert_eq!(outcome.state, State::Delivered, "{outcome:?}");
-    let (_, delivered) = sdk_message_of(&std::fs::read(received_payload(&b, &wrapped.response.message_id).await).unwrap());
+    let (_, delivered) =
+        sdk_message_of(&std::fs::read(received_payload(&b, &wrapped.response.message_id).await).unwrap());
     assert_eq!(delivered.header.message_id, message.header.message_id);
 
     let before = outbound_count(&a).await;
@@ -518,7 +538,10 @@ async fn sdk_formats_idempotency_rules_and_limits() {
         .await
         .unwrap_err();
     let (status, kind, _) = problem_of(err);
-    assert_eq!((status, kind.as_str()), (422, "urn:sdk-ap:problem:idempotency-key-reused"));
+    assert_eq!(
+        (status, kind.as_str()),
+        (422, "urn:sdk-ap:problem:idempotency-key-reused")
+    );
     assert_eq!(outbound_count(&a).await, count);
     // The record is durable: a restarted API (new store object) still answers the replay.
     server.shutdown().await;
@@ -552,14 +575,22 @@ async fn sdk_formats_idempotency_rules_and_limits() {
     ];
     for refused in &refused_clients {
         let err = refused
-            .submit_with(&sdk_metadata(serde_json::json!({})), &[upload(&document, "application/pdf")], &none)
+            .submit_with(
+                &sdk_metadata(serde_json::json!({})),
+                &[upload(&document, "application/pdf")],
+                &none,
+            )
             .await
             .unwrap_err();
         let (status, kind, _) = problem_of(err);
         assert_eq!((status, kind.as_str()), (403, "urn:sdk-ap:problem:forbidden"));
         // A client-built SDK message is checked against its own sender.
         let err = refused
-            .submit_with(&serde_json::json!({"format": "sdk-message"}), &[upload(&sdk_xml, "application/xml")], &none)
+            .submit_with(
+                &serde_json::json!({"format": "sdk-message"}),
+                &[upload(&sdk_xml, "application/xml")],
+                &none,
+            )
             .await
             .unwrap_err();
         assert_eq!(problem_of(err).0, 403);
@@ -567,7 +598,11 @@ async fn sdk_formats_idempotency_rules_and_limits() {
     assert_eq!(outbound_count(&a).await, count, "refused callers store nothing");
     let allowed = scoped(&format!("{SENDER}/registrator:send"), "registrator");
     allowed
-        .submit_with(&sdk_metadata(serde_json::json!({})), &[upload(&document, "application/pdf")], &none)
+        .submit_with(
+            &sdk_metadata(serde_json::json!({})),
+            &[upload(&document, "application/pdf")],
+            &none,
+        )
         .await
         .unwrap();
     let count = count + 1;
@@ -600,9 +635,17 @@ async fn sdk_formats_idempotency_rules_and_limits() {
             .await
             .unwrap_err();
         let (status, kind, detail) = problem_of(err);
-        assert_eq!((status, kind.as_str()), (413, "urn:sdk-ap:problem:too-large"), "{name}: {detail}");
+        assert_eq!(
+            (status, kind.as_str()),
+            (413, "urn:sdk-ap:problem:too-large"),
+            "{name}: {detail}"
+        );
         assert_eq!(outbound_count(&a).await, count, "{name}: nothing stored");
-        assert_eq!(spool_files(&config_a), Vec::<String>::new(), "{name}: the spool folder is left empty");
+        assert_eq!(
+            spool_files(&config_a),
+            Vec::<String>::new(),
+            "{name}: the spool folder is left empty"
+        );
     }
 
     server.shutdown().await;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use access_point::api::auth::{Caller, Permission, Scope, ScopeEntry};
-use access_point::api::client::{InboxFilter};
+use access_point::api::client::InboxFilter;
 use access_point::api::inbox::KvittensBody;
 use access_point::api::status::MessageView;
 use access_point::api::{ApiClient, ApiServer};
@@ -20,9 +20,7 @@ use access_point::config::Config;
 use access_point::msh::{Node, NodeOptions, SenderSettings, Submission, SubmittedPayload};
 use access_point::sdk::message_v3::*;
 use access_point::sdk::xhe::{BusinessScope, Participant, PayloadContent, Xhe, XhePayload};
-use access_point::store::{
-    Classification, Direction, EvidenceKind, InboxQuery, ListQuery, State, Store,
-};
+use access_point::store::{Classification, Direction, EvidenceKind, InboxQuery, ListQuery, State, Store};
 use http_body_util::BodyExt;
 
 const SENDER: &str = "0203:ap0001-dev.example";
@@ -33,12 +31,18 @@ const DIGG_FROM: &str = "0203:testb.testbed.inera.se";
 const DIGG_TO: &str = "0203:testa.testbed.inera.se";
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn digg_example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/sdk-spec/repo/Meddelandesystem/Meddelandetyper/sdk-meddelande-3/sdk-meddelande-v3.1/example")
+        .join(
+            "../../shared/sdk-spec/repo/Meddelandesystem/Meddelandetyper/sdk-meddelande-3/sdk-meddelande-v3.1/example",
+        )
         .join(name)
 }
 
@@ -198,7 +202,11 @@ where
 }
 
 async fn classification_of(node: &Node, message_id: &str) -> Option<Classification> {
-    let record = node.store().get_by_message_id(Direction::Inbound, message_id).await.unwrap()?;
+    let record = node
+        .store()
+        .get_by_message_id(Direction::Inbound, message_id)
+        .await
+        .unwrap()?;
     node.store().classification(record.key).await.unwrap()
 }
 
@@ -252,13 +260,25 @@ async fn inbox_fetch_ack_and_kvittens_accepted_round_trip() {
         .submit(submission(tmp.path(), "m1.xml", xhe_text.as_bytes(), SENDER, RECIPIENT))
         .await
         .unwrap();
-    eventually("first classification at B", Duration::from_secs(60), || classification_of(&b, &sent.message_id)).await;
+    eventually("first classification at B", Duration::from_secs(60), || {
+        classification_of(&b, &sent.message_id)
+    })
+    .await;
     let other = a
-        .submit(submission(tmp.path(), "m2.xml", other_text.as_bytes(), SENDER, RECIPIENT))
+        .submit(submission(
+            tmp.path(),
+            "m2.xml",
+            other_text.as_bytes(),
+            SENDER,
+            RECIPIENT,
+        ))
         .await
         .unwrap();
     for id in [&sent.message_id, &other.message_id] {
-        let c = eventually("classification at B", Duration::from_secs(60), || classification_of(&b, id)).await;
+        let c = eventually("classification at B", Duration::from_secs(60), || {
+            classification_of(&b, id)
+        })
+        .await;
         assert_eq!(c, Classification::Inbox);
     }
 
@@ -313,19 +333,33 @@ async fn inbox_fetch_ack_and_kvittens_accepted_round_trip() {
     assert_eq!(done.content_type.as_deref(), Some("application/octet-stream"));
     assert!(done.content_disposition.unwrap().contains("filename=\"ritning.bin\""));
     let mut letter = Vec::new();
-    client.inbox_download(&sent.message_id, Some(1), &mut letter).await.unwrap();
+    client
+        .inbox_download(&sent.message_id, Some(1), &mut letter)
+        .await
+        .unwrap();
     assert_eq!(letter, "Hej Åsa!".as_bytes());
     let mut document = Vec::new();
-    client.inbox_download(&sent.message_id, None, &mut document).await.unwrap();
+    client
+        .inbox_download(&sent.message_id, None, &mut document)
+        .await
+        .unwrap();
     assert_eq!(document, xhe_text.as_bytes());
-    assert!(client.inbox_download(&sent.message_id, Some(2), &mut Vec::new()).await.is_err());
+    assert!(client
+        .inbox_download(&sent.message_id, Some(2), &mut Vec::new())
+        .await
+        .is_err());
 
     // A caller scoped to the other functional address sees neither the entry nor its files.
     let narrow = scoped(OTHER_FUNCTION, vec![Permission::Read]);
     let response = access_point::api::inbox::list(&b, &narrow, None).await;
     let listed: serde_json::Value =
         serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
-    let listed_ids: Vec<&str> = listed["items"].as_array().unwrap().iter().map(|i| i["message_id"].as_str().unwrap()).collect();
+    let listed_ids: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["message_id"].as_str().unwrap())
+        .collect();
     assert_eq!(listed_ids, vec![other.message_id.as_str()]);
     let denied = access_point::api::inbox::show(&b, &narrow, &sent.message_id).await;
     assert_eq!(denied.status(), http::StatusCode::FORBIDDEN);
@@ -364,17 +398,34 @@ async fn inbox_fetch_ack_and_kvittens_accepted_round_trip() {
     assert!(again.to_string().contains("inbox-conflict"), "{again}");
     let view = eventually("the kvittens in A's status", Duration::from_secs(60), || async {
         let view = MessageView::read(a.store().as_ref(), &sent.message_id).await.unwrap()?;
-        view.history.iter().any(|h| h.reason.starts_with("kvittens ACCEPTED")).then_some(view)
+        view.history
+            .iter()
+            .any(|h| h.reason.starts_with("kvittens ACCEPTED"))
+            .then_some(view)
     })
     .await;
-    assert!(view.history.iter().any(|h| h.reason.contains(&answer.kvittens_id)), "{:?}", view.history);
-    let record = a.store().get_by_message_id(Direction::Outbound, &sent.message_id).await.unwrap().unwrap();
+    assert!(
+        view.history.iter().any(|h| h.reason.contains(&answer.kvittens_id)),
+        "{:?}",
+        view.history
+    );
+    let record = a
+        .store()
+        .get_by_message_id(Direction::Outbound, &sent.message_id)
+        .await
+        .unwrap()
+        .unwrap();
     let evidence = a.store().evidence(record.key).await.unwrap();
     assert!(evidence.iter().any(|e| e.kind == EvidenceKind::Kvittens));
     let published = eventually("KvittensReceived on A's event bus", Duration::from_secs(10), || {
         let mut found = None;
         while let Ok(event) = a_events.try_recv() {
-            if let access_point::msh::ApEvent::KvittensReceived { message_id, response_code, .. } = event {
+            if let access_point::msh::ApEvent::KvittensReceived {
+                message_id,
+                response_code,
+                ..
+            } = event
+            {
                 if message_id == sent.message_id {
                     found = Some(response_code);
                 }
@@ -385,7 +436,13 @@ async fn inbox_fetch_ack_and_kvittens_accepted_round_trip() {
     .await;
     assert_eq!(published, "ACCEPTED");
     // The kvittens message itself is not in A's inbox.
-    assert!(a.store().inbox_list(InboxQuery::default()).await.unwrap().items.is_empty());
+    assert!(a
+        .store()
+        .inbox_list(InboxQuery::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty());
     api.shutdown().await;
     b.shutdown().await;
     a.shutdown().await;
@@ -406,9 +463,18 @@ async fn malformed_inconsistent_and_digg_example_messages() {
         .await
         .unwrap();
     // TF-10: the AS4 originalSender differs from the XHE FromParty: REJECTED.
-    let renamed = example.replace("7bc5576a-3f87-4cf5-a0c5-277da06fcacb", &uuid::Uuid::new_v4().to_string());
+    let renamed = example.replace(
+        "7bc5576a-3f87-4cf5-a0c5-277da06fcacb",
+        &uuid::Uuid::new_v4().to_string(),
+    );
     let inconsistent = a
-        .submit(submission(tmp.path(), "incons.xml", renamed.as_bytes(), SENDER, DIGG_TO))
+        .submit(submission(
+            tmp.path(),
+            "incons.xml",
+            renamed.as_bytes(),
+            SENDER,
+            DIGG_TO,
+        ))
         .await
         .unwrap();
     // DIGG's example as it is: accepted automatically ([sdk] auto_accept).
@@ -417,22 +483,56 @@ async fn malformed_inconsistent_and_digg_example_messages() {
         .await
         .unwrap();
 
-    let c = eventually("TF-09", Duration::from_secs(60), || classification_of(&b, &malformed.message_id)).await;
-    assert!(matches!(&c, Classification::Dropped { reason } if reason.contains("R3-XHE") || reason.contains("XHE")), "{c:?}");
-    let record = b.store().get_by_message_id(Direction::Inbound, &malformed.message_id).await.unwrap().unwrap();
+    let c = eventually("TF-09", Duration::from_secs(60), || {
+        classification_of(&b, &malformed.message_id)
+    })
+    .await;
+    assert!(
+        matches!(&c, Classification::Dropped { reason } if reason.contains("R3-XHE") || reason.contains("XHE")),
+        "{c:?}"
+    );
+    let record = b
+        .store()
+        .get_by_message_id(Direction::Inbound, &malformed.message_id)
+        .await
+        .unwrap()
+        .unwrap();
     let history = b.store().history(record.key).await.unwrap();
-    assert!(history.iter().any(|h| h.reason.starts_with("dropped: malformed XHE")), "{history:?}");
+    assert!(
+        history.iter().any(|h| h.reason.starts_with("dropped: malformed XHE")),
+        "{history:?}"
+    );
 
-    let c = eventually("TF-10", Duration::from_secs(60), || classification_of(&b, &inconsistent.message_id)).await;
-    let Classification::Rejected { reason, kvittens_message_id } = c else { panic!("{c:?}") };
+    let c = eventually("TF-10", Duration::from_secs(60), || {
+        classification_of(&b, &inconsistent.message_id)
+    })
+    .await;
+    let Classification::Rejected {
+        reason,
+        kvittens_message_id,
+    } = c
+    else {
+        panic!("{c:?}")
+    };
     assert!(reason.contains("originalSender"), "{reason}");
     let rejected_kvittens = kvittens_message_id.unwrap();
 
-    let c = eventually("DIGG example", Duration::from_secs(60), || classification_of(&b, &valid.message_id)).await;
+    let c = eventually("DIGG example", Duration::from_secs(60), || {
+        classification_of(&b, &valid.message_id)
+    })
+    .await;
     assert_eq!(c, Classification::Inbox);
-    let record = b.store().get_by_message_id(Direction::Inbound, &valid.message_id).await.unwrap().unwrap();
+    let record = b
+        .store()
+        .get_by_message_id(Direction::Inbound, &valid.message_id)
+        .await
+        .unwrap()
+        .unwrap();
     let item = b.store().inbox_get(record.key).await.unwrap().unwrap();
-    assert_eq!(item.entry.functional_address.as_deref(), Some("sdk.testbed.0203:testa.testbed.inera.se"));
+    assert_eq!(
+        item.entry.functional_address.as_deref(),
+        Some("sdk.testbed.0203:testa.testbed.inera.se")
+    );
     assert_eq!(item.entry.recipient, DIGG_TO);
     assert!(item.entry.attachments.is_empty());
     // Neither the dropped nor the rejected one is in the inbox.
@@ -449,18 +549,27 @@ async fn malformed_inconsistent_and_digg_example_messages() {
         .await
         .unwrap();
     assert_eq!(outbound.records.len(), 2, "{:?}", outbound.records);
-    assert!(outbound.records.iter().all(|r| r.meta.action == pmode::builtin::SDK_KVITTENS_ACTION));
+    assert!(outbound
+        .records
+        .iter()
+        .all(|r| r.meta.action == pmode::builtin::SDK_KVITTENS_ACTION));
     assert!(outbound.records.iter().any(|r| r.meta.message_id == rejected_kvittens));
 
     // Both arrive at A and are linked to the outbound messages they answer.
-    for (id, verdict) in [(&inconsistent.message_id, "kvittens REJECTED"), (&valid.message_id, "kvittens ACCEPTED")] {
+    for (id, verdict) in [
+        (&inconsistent.message_id, "kvittens REJECTED"),
+        (&valid.message_id, "kvittens ACCEPTED"),
+    ] {
         eventually(verdict, Duration::from_secs(60), || async {
             let view = MessageView::read(a.store().as_ref(), id).await.unwrap()?;
             view.history.iter().any(|h| h.reason.starts_with(verdict)).then_some(())
         })
         .await;
     }
-    let malformed_at_a = MessageView::read(a.store().as_ref(), &malformed.message_id).await.unwrap().unwrap();
+    let malformed_at_a = MessageView::read(a.store().as_ref(), &malformed.message_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!malformed_at_a.history.iter().any(|h| h.reason.contains("kvittens")));
     b.shutdown().await;
     a.shutdown().await;

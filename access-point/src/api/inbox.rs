@@ -196,9 +196,15 @@ pub async fn route_get<B>(node: &Node, caller: &Caller, request: &Request<B>) ->
         [id, "document"] => document(node, caller, id).await,
         [id, "attachments", n] => match n.parse::<usize>() {
             Ok(n) => attachment(node, caller, id, n).await,
-            Err(_) => boxed(problem(ProblemType::BadRequest, format!("attachment index {n:?} is not a number"))),
+            Err(_) => boxed(problem(
+                ProblemType::BadRequest,
+                format!("attachment index {n:?} is not a number"),
+            )),
         },
-        _ => boxed(problem(ProblemType::NoRoute, format!("no route GET {}", request.uri().path()))),
+        _ => boxed(problem(
+            ProblemType::NoRoute,
+            format!("no route GET {}", request.uri().path()),
+        )),
     })
 }
 
@@ -244,7 +250,10 @@ fn parse_list_query(query: Option<&str>) -> Result<InboxQuery, String> {
         match k.as_str() {
             "participant" => q.participant = Some(v),
             "functional_address" => q.functional_address = Some(v),
-            "state" => q.state = Some(parse_state(&v).ok_or_else(|| format!("unknown state {v:?} (new, fetched, acknowledged)"))?),
+            "state" => {
+                q.state =
+                    Some(parse_state(&v).ok_or_else(|| format!("unknown state {v:?} (new, fetched, acknowledged)"))?)
+            }
             "cursor" => q.after = Some(InboxCursor::from_token(&v).ok_or_else(|| format!("invalid cursor {v:?}"))?),
             "limit" => {
                 let n: usize = v.parse().map_err(|_| format!("limit {v:?} is not a number"))?;
@@ -346,7 +355,13 @@ pub fn content_disposition(file_name: &str) -> String {
     let base = file_name.rsplit(['/', '\\']).next().unwrap_or(file_name);
     let ascii: String = base
         .chars()
-        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let mut encoded = String::new();
     for b in base.bytes() {
@@ -386,7 +401,10 @@ pub async fn attachment(node: &Node, caller: &Caller, message_id: &str, index: u
     let Some(meta) = item.entry.attachments.get(index).cloned() else {
         return boxed(problem(
             ProblemType::NotFound,
-            format!("message {message_id} has {} attachment(s), no {index}", item.entry.attachments.len()),
+            format!(
+                "message {message_id} has {} attachment(s), no {index}",
+                item.entry.attachments.len()
+            ),
         ));
     };
     let path = match xhe_path(node, &item).await {
@@ -523,10 +541,8 @@ pub async fn ack(node: &Node, caller: &Caller, message_id: &str, request: Reques
     if item.state == target {
         return ack_answer(message_id, target);
     }
-    let change = Transition::new(item.entry.key, item.state, target, caller.actor()).reason(format!(
-        "{} through the API",
-        state_name(target)
-    ));
+    let change = Transition::new(item.entry.key, item.state, target, caller.actor())
+        .reason(format!("{} through the API", state_name(target)));
     match node.store().transition(change).await {
         Ok(written) => match written.durable().await {
             Ok(_) => ack_answer(message_id, target),
@@ -582,7 +598,12 @@ pub async fn kvittens(
             "SV" => ReasonCode::SchemaError,
             "BV" => ReasonCode::BusinessRuleError,
             "SIG" => ReasonCode::SignatureError,
-            other => return problem(ProblemType::BadRequest, format!("reason_code {other:?}: use SV, BV or SIG")),
+            other => {
+                return problem(
+                    ProblemType::BadRequest,
+                    format!("reason_code {other:?}: use SV, BV or SIG"),
+                )
+            }
         };
         let text = body.description.clone().unwrap_or_default();
         if text.trim().is_empty() {
@@ -630,7 +651,10 @@ mod tests {
 
     #[test]
     fn list_queries_parse_and_refuse_unknown_parameters() {
-        let q = parse_list_query(Some("participant=0203%3Aa.se&functional_address=sdk+x&state=fetched&limit=5")).unwrap();
+        let q = parse_list_query(Some(
+            "participant=0203%3Aa.se&functional_address=sdk+x&state=fetched&limit=5",
+        ))
+        .unwrap();
         assert_eq!(q.participant.as_deref(), Some("0203:a.se"));
         assert_eq!(q.functional_address.as_deref(), Some("sdk x"));
         assert_eq!(q.state, Some(State::Fetched));

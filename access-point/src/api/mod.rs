@@ -18,16 +18,16 @@
 pub mod audit;
 pub mod auth;
 pub mod client;
-pub mod events;
 pub mod digg;
+pub mod events;
 pub mod idempotency;
 pub mod inbox;
 pub mod openapi;
 pub mod server;
 pub mod status;
 pub mod submit;
-pub mod webhooks;
 pub mod tokens;
+pub mod webhooks;
 
 pub use client::{ApiClient, ClientError};
 pub use server::{ApiServer, ApiStartError};

@@ -1,8 +1,8 @@
 //! The `sdk-ap` command line. Each sub-command lives in its own file; this module only wires them to clap.
 
 pub mod addresses;
-pub mod demo;
 pub mod api_token;
+pub mod demo;
 pub mod federation;
 pub mod inbox;
 pub mod init;

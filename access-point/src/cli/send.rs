@@ -166,7 +166,9 @@ impl SendArgs {
             return Ok((serde_json::to_value(metadata).map_err(|e| e.to_string())?, files));
         }
         if self.pmode.is_some() || self.service.is_some() || self.original_sender.is_some() {
-            return Err("--pmode/--service/--original-sender are raw-mode flags; SDK messages use the SDK P-Mode".into());
+            return Err(
+                "--pmode/--service/--original-sender are raw-mode flags; SDK messages use the SDK P-Mode".into(),
+            );
         }
         let address = |participant: &Option<String>, fa: &Option<String>| {
             participant.as_ref().map(|p| SdkAddress {
@@ -295,7 +297,11 @@ async fn send(args: SendArgs) -> ExitCode {
     let accepted = answer.response;
     println!(
         "{} {} (P-Mode {})",
-        if answer.replayed { "already accepted" } else { "accepted" },
+        if answer.replayed {
+            "already accepted"
+        } else {
+            "accepted"
+        },
         accepted.message_id,
         accepted.pmode_id
     );
@@ -381,9 +387,22 @@ mod tests {
     #[test]
     fn sdk_flags_become_an_sdk_submission() {
         let args = parse(&[
-            "--sender", "0203:a", "--sender-address", "fa", "--recipient", "0203:b", "--recipient-address", "fb",
-            "--document", "brev.pdf:application/pdf", "--attachment", "bilaga.bin", "--subject", "Hej",
-            "--protection", "sign",
+            "--sender",
+            "0203:a",
+            "--sender-address",
+            "fa",
+            "--recipient",
+            "0203:b",
+            "--recipient-address",
+            "fb",
+            "--document",
+            "brev.pdf:application/pdf",
+            "--attachment",
+            "bilaga.bin",
+            "--subject",
+            "Hej",
+            "--protection",
+            "sign",
         ])
         .unwrap();
         let (metadata, files) = args.request().unwrap();

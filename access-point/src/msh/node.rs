@@ -457,12 +457,18 @@ mod background_tests {
         });
         let started = std::time::Instant::now();
         assert!(tasks.close(Duration::from_secs(10)).await);
-        assert!(started.elapsed() >= Duration::from_millis(150), "close returned before the task finished");
+        assert!(
+            started.elapsed() >= Duration::from_millis(150),
+            "close returned before the task finished"
+        );
         assert!(!tasks.start(), "no task starts once closing");
         done.await.unwrap();
 
         let stuck = BackgroundTasks::default();
         assert!(stuck.start());
-        assert!(!stuck.close(Duration::from_millis(50)).await, "a task that never finishes times the wait out");
+        assert!(
+            !stuck.close(Duration::from_millis(50)).await,
+            "a task that never finishes times the wait out"
+        );
     }
 }

@@ -326,7 +326,10 @@ pub async fn wrap_sdk_message_file<W: AsyncWrite + Unpin>(
         }
         let from = usize::try_from(skip.min(n as u64)).unwrap_or(n);
         skip -= from as u64;
-        limited.write_all(&buffer[from..n]).await.map_err(|e| limited.error(e))?;
+        limited
+            .write_all(&buffer[from..n])
+            .await
+            .map_err(|e| limited.error(e))?;
     }
     limited.write_all(tail.as_bytes()).await.map_err(|e| limited.error(e))?;
     limited.flush().await?;
@@ -373,7 +376,10 @@ pub async fn validate_client_xhe(path: &Path, limits: &ParseLimits) -> Result<En
                 {
                     return Err(OutboundError::Payload(format!(
                         "the SDK message is from {} to {}, the XHE from {} to {}",
-                        message.header.sender.id.extension, message.header.recipient.id.extension, xhe.from.id, xhe.to.id
+                        message.header.sender.id.extension,
+                        message.header.recipient.id.extension,
+                        xhe.from.id,
+                        xhe.to.id
                     )));
                 }
                 envelope.sender_functional_address = message
@@ -588,7 +594,10 @@ mod tests {
         let envelope = write_sdk_envelope(&outbound, &mut out, u64::MAX).await.unwrap();
         assert_eq!(envelope.bytes, out.len() as u64);
         let xhe = Xhe::parse(&out, &big_limits()).unwrap();
-        assert_eq!((xhe.from.id.as_str(), xhe.to.id.as_str()), ("0203:a.example.se", "0203:b.example.se"));
+        assert_eq!(
+            (xhe.from.id.as_str(), xhe.to.id.as_str()),
+            ("0203:a.example.se", "0203:b.example.se")
+        );
         assert_eq!(xhe.scope.ebms_action(), pmode::builtin::SDK_MESSAGE_ACTION);
         assert_eq!(xhe.scope.process_id, pmode::builtin::SDK_SERVICE);
         let PayloadContent::Xml(inner) = &xhe.payload.content else {
@@ -645,8 +654,14 @@ mod tests {
         assert_eq!(checked.sdk_message_id, envelope.sdk_message_id);
 
         let bad = dir.path().join("bad.xml");
-        std::fs::write(&bad, rendered.replace("7bc5576a-3f87-4cf5-a0c5-277da06fcacb</tns:messageId>", "x</tns:messageId>"))
-            .unwrap();
+        std::fs::write(
+            &bad,
+            rendered.replace(
+                "7bc5576a-3f87-4cf5-a0c5-277da06fcacb</tns:messageId>",
+                "x</tns:messageId>",
+            ),
+        )
+        .unwrap();
         let err = wrap_sdk_message_file(&bad, &big_limits(), &scope, &mut Vec::new(), u64::MAX)
             .await
             .unwrap_err();

@@ -73,7 +73,10 @@ pub enum Classification {
         kvittens_message_id: Option<String>,
     },
     /// A kvittens for one of our outbound messages (linked when `linked_to` is set).
-    Kvittens { linked_to: Option<String>, response: String },
+    Kvittens {
+        linked_to: Option<String>,
+        response: String,
+    },
     /// Not an SDK business message (another profile): kept as it is, not in the inbox.
     NotSdk,
 }
@@ -179,7 +182,11 @@ pub struct InboxPage {
 
 /// Participant ids compare case-insensitively, without an `iso6523-actorid-upis::` prefix.
 pub fn normalize_participant(id: &str) -> String {
-    id.rsplit_once("::").map(|(_, v)| v).unwrap_or(id).trim().to_ascii_lowercase()
+    id.rsplit_once("::")
+        .map(|(_, v)| v)
+        .unwrap_or(id)
+        .trim()
+        .to_ascii_lowercase()
 }
 
 impl InboxQuery {

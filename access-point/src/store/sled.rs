@@ -28,12 +28,12 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{StoreError, StoreResult};
 use super::group_commit::{FlushFn, GroupCommit};
+use super::inbox::{Classification, ClassificationCommit, HistoryNote, InboxItem, InboxPage, InboxQuery};
 use super::keys;
 use super::payload_files::PayloadFiles;
 use super::settings::StoreSettings;
 use super::state::{Direction, State};
 use super::types::*;
-use super::inbox::{Classification, ClassificationCommit, HistoryNote, InboxItem, InboxPage, InboxQuery};
 use super::{BoxFuture, Store, Written};
 
 mod inbox;

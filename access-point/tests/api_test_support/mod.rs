@@ -79,19 +79,30 @@ impl RunningAp {
             ..NodeOptions::default()
         };
         let config = Config::load(config).unwrap();
-        let operator_token = (config.api.authentication == ApiAuthentication::Token).then(|| {
-            create_token(&config.api_tokens_file(), "operator", true, Vec::new())
-        });
+        let operator_token = (config.api.authentication == ApiAuthentication::Token)
+            .then(|| create_token(&config.api_tokens_file(), "operator", true, Vec::new()));
         let node = Arc::new(Node::start(config, options).await.unwrap());
         let api = ApiServer::start_on(node.clone(), "127.0.0.1:0".parse().unwrap(), false)
             .await
             .unwrap();
-        RunningAp { node, api, operator_token }
+        RunningAp {
+            node,
+            api,
+            operator_token,
+        }
     }
 
     /// One request as the operator.
     pub async fn call(&self, method: Method, path: &str, content_type: Option<&str>, body: Vec<u8>) -> Answer {
-        call(self.addr(), self.operator_token.as_deref(), method, path, content_type, body).await
+        call(
+            self.addr(),
+            self.operator_token.as_deref(),
+            method,
+            path,
+            content_type,
+            body,
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str) -> Answer {
@@ -99,8 +110,13 @@ impl RunningAp {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Answer {
-        self.call(Method::POST, path, Some("application/json"), body.to_string().into_bytes())
-            .await
+        self.call(
+            Method::POST,
+            path,
+            Some("application/json"),
+            body.to_string().into_bytes(),
+        )
+        .await
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -153,7 +169,9 @@ pub async fn call(
     body: Vec<u8>,
 ) -> Answer {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
     let driver = tokio::spawn(connection);
     let mut request = Request::builder()
         .method(method)

@@ -244,10 +244,7 @@ impl CreateData {
                 "recipientAttention (the recipient's functional address) is required by the SDK message",
             ));
         };
-        let message_id = a
-            .message_id
-            .clone()
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let message_id = a.message_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let documents = a
             .digital_document
             .iter()
@@ -426,7 +423,12 @@ mod tests {
         let attributes = attributes_of(&parsed, "NEW", true);
         assert_eq!(attributes.sender, "0203:a.example.se");
         assert_eq!(
-            attributes.recipient_attention.as_ref().unwrap().sub_organization.extension,
+            attributes
+                .recipient_attention
+                .as_ref()
+                .unwrap()
+                .sub_organization
+                .extension,
             "sdk:inkorg:0203:b.example.se"
         );
         let files = &attributes.digital_document.as_ref().unwrap()[0].content_files;
@@ -439,12 +441,20 @@ mod tests {
         let mut json = create_json();
         json["data"]["attributes"]["messageStatus"] = "NEW".into();
         let doc: CreateDocument = serde_json::from_value(json).unwrap();
-        assert_eq!(doc.data.to_sdk_message().unwrap_err().location, "data.attributes.messageStatus");
+        assert_eq!(
+            doc.data.to_sdk_message().unwrap_err().location,
+            "data.attributes.messageStatus"
+        );
 
         let mut json = create_json();
         json["data"]["attributes"]["digitalDocument"][0]["contentFiles"][0]["content"] = "%%%".into();
         let doc: CreateDocument = serde_json::from_value(json).unwrap();
-        assert!(doc.data.to_sdk_message().unwrap_err().location.ends_with("contentFiles[0].content"));
+        assert!(doc
+            .data
+            .to_sdk_message()
+            .unwrap_err()
+            .location
+            .ends_with("contentFiles[0].content"));
 
         let mut json = create_json();
         json["data"]["attributes"]
@@ -452,7 +462,10 @@ mod tests {
             .unwrap()
             .remove("recipientAttention");
         let doc: CreateDocument = serde_json::from_value(json).unwrap();
-        assert_eq!(doc.data.to_sdk_message().unwrap_err().location, "data.attributes.recipientAttention");
+        assert_eq!(
+            doc.data.to_sdk_message().unwrap_err().location,
+            "data.attributes.recipientAttention"
+        );
 
         let mut json = create_json();
         json["data"]["type"] = "letters".into();

@@ -61,5 +61,10 @@ where
 /// The answer to a request under [`DIGG_PREFIX`] that did not authenticate: 401 in DIGG's problem format (the
 /// listener authenticates before routing and calls this for DIGG's paths).
 pub fn unauthorized(detail: impl Into<String>) -> Response<Full<Bytes>> {
-    problem::DiggProblem::new(problem::DiggProblemKind::Unauthorized, "Authentication required", detail).into_response()
+    problem::DiggProblem::new(
+        problem::DiggProblemKind::Unauthorized,
+        "Authentication required",
+        detail,
+    )
+    .into_response()
 }

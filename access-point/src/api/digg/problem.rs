@@ -111,7 +111,11 @@ impl DiggProblem {
     }
 
     /// A 400 about one place of the request.
-    pub fn bad_request(title: impl Into<String>, detail: impl Into<String>, location: impl Into<String>) -> DiggProblem {
+    pub fn bad_request(
+        title: impl Into<String>,
+        detail: impl Into<String>,
+        location: impl Into<String>,
+    ) -> DiggProblem {
         DiggProblem {
             kind: DiggProblemKind::BadRequest,
             detail: MESSAGE_EXCHANGE_ERROR.into(),

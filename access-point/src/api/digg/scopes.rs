@@ -99,14 +99,23 @@ mod tests {
         assert_eq!(permission_for_scope("urn:sdk.api:sendMessages"), Some(Permission::Send));
         assert_eq!(permission_for_scope("urn:sdk.api:sendMessage"), Some(Permission::Send));
         assert_eq!(permission_for_scope("urn:sdk.api:getMessage"), Some(Permission::Read));
-        assert_eq!(permission_for_scope("urn:sdk.api:deleteMessage"), Some(Permission::Read));
+        assert_eq!(
+            permission_for_scope("urn:sdk.api:deleteMessage"),
+            Some(Permission::Read)
+        );
         assert_eq!(permission_for_scope("urn:sdk.api:1:0"), None);
         assert_eq!(permission_for_scope("offline_access"), None);
         // B1.4.2's example token scope claim.
         let claim = "urn:sdk.api:sendMessages urn:sdk.api:1:0 urn:sdk.api:deleteMessage urn:sdk.inera.se:auth_id \
                      offline_access phone urn:sdk.api:getMessage urn:sdk.api:getMessageByFilter";
-        assert_eq!(permissions_for_scopes([claim]), vec![Permission::Send, Permission::Read]);
-        assert_eq!(permissions_for_scopes(["urn:sdk.api:getMessage"]), vec![Permission::Read]);
+        assert_eq!(
+            permissions_for_scopes([claim]),
+            vec![Permission::Send, Permission::Read]
+        );
+        assert_eq!(
+            permissions_for_scopes(["urn:sdk.api:getMessage"]),
+            vec![Permission::Read]
+        );
         assert!(permissions_for_scopes(["phone"]).is_empty());
     }
 

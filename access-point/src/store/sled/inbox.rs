@@ -13,8 +13,8 @@
 use ::sled::transaction::TransactionalTree;
 use ::sled::{Transactional, Tree};
 
-use super::{decode_json, encode_evidence, encode_json, keys, StoredRecord, TxResult};
 use super::{abort, Inner};
+use super::{decode_json, encode_evidence, encode_json, keys, StoredRecord, TxResult};
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::inbox::*;
 use crate::store::state::State;
@@ -111,7 +111,9 @@ impl Inner {
         let mut keys_out = Vec::new();
         for k in self.trees.by_state.scan_prefix([State::Received.tag()]).keys() {
             let k = k?;
-            let Some(cursor) = keys::cursor_of(&k, true) else { continue };
+            let Some(cursor) = keys::cursor_of(&k, true) else {
+                continue;
+            };
             if !t.classified.contains_key(keys::message(cursor.key))? {
                 keys_out.push(cursor.key);
                 if keys_out.len() >= limit {
@@ -124,7 +126,9 @@ impl Inner {
 
     pub(super) fn inbox_get(&self, key: MessageKey) -> StoreResult<Option<InboxItem>> {
         let t = self.inbox_trees()?;
-        let Some(v) = t.inbox.get(keys::message(key))? else { return Ok(None) };
+        let Some(v) = t.inbox.get(keys::message(key))? else {
+            return Ok(None);
+        };
         let entry: InboxEntry = decode_json("inbox", &v)?;
         let Some(record) = self.get(key)? else { return Ok(None) };
         Ok(Some(InboxItem {
@@ -150,7 +154,9 @@ impl Inner {
         let mut exhausted = true;
         for item in t.by_time.range::<Vec<u8>, _>((lower, std::ops::Bound::Unbounded)) {
             let (k, _) = item?;
-            let Some((at, key)) = keys::parse_at_key(&k) else { continue };
+            let Some((at, key)) = keys::parse_at_key(&k) else {
+                continue;
+            };
             last = Some(InboxCursor { at, key });
             scanned += 1;
             if let Some(v) = t.inbox.get(keys::message(key))? {
