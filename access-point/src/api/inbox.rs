@@ -241,7 +241,7 @@ fn query_pairs(query: Option<&str>) -> Result<Vec<(String, String)>, String> {
     Ok(pairs)
 }
 
-fn parse_list_query(query: Option<&str>) -> Result<InboxQuery, String> {
+pub fn parse_list_query(query: Option<&str>) -> Result<InboxQuery, String> {
     let mut q = InboxQuery {
         limit: DEFAULT_INBOX_PAGE,
         ..InboxQuery::default()
