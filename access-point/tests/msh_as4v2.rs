@@ -13,7 +13,7 @@ use access_point::config::Config;
 use access_point::msh::{Node, NodeOptions, SenderSettings, Submission, SubmittedPayload};
 use access_point::store::{Direction, EvidenceKind, State};
 use pmode::{PModeSet, Profile, RetryPolicy};
-use support::{outcome_of, B_PARTICIPANT, B_PARTY};
+use support::{B_PARTICIPANT, B_PARTY};
 
 const AS4V2_PMODE_ID: &str = "test-edelivery-as4-2.0";
 const AS4V2_SERVICE: &str = "urn:fdc:sdk-ap:test:as4v2";
@@ -104,8 +104,22 @@ async fn as4v2_and_sdk_messages_go_side_by_side_through_the_pipeline() {
         .unwrap();
     assert_ne!(sdk.pmode_id, AS4V2_PMODE_ID);
 
+    // Both are sent at once and may finish in either order: collect both outcomes before checking them (waiting for
+    // one would drop the other's outcome from the channel).
+    let mut finished = std::collections::HashMap::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while finished.len() < 2 {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let outcome = tokio::time::timeout(left, outcomes.recv())
+            .await
+            .unwrap_or_else(|_| panic!("outcomes so far: {finished:?}"))
+            .expect("outcome channel open");
+        if outcome.message_id == v2.message_id || outcome.message_id == sdk.message_id {
+            finished.insert(outcome.message_id.clone(), outcome);
+        }
+    }
     for (accepted, parts, signature_uri) in [(&v2, &v2_parts, ED25519_URI), (&sdk, &sdk_parts, RSA_SHA256_URI)] {
-        let outcome = outcome_of(&mut outcomes, &accepted.message_id, Duration::from_secs(60)).await;
+        let outcome = finished.remove(&accepted.message_id).expect("collected above");
         assert_eq!(outcome.state, State::Delivered, "{outcome:?}");
         assert_eq!(outcome.attempts, 1);
 

@@ -130,8 +130,21 @@ pub fn sdk_submission(to_party: Option<&str>, final_recipient: &str, payloads: V
     }
 }
 
-/// Waits for the final outcome of `message_id` (panics after `within`).
+/// Outcomes received while waiting for another message (message ids are unique, so one map serves every test of a
+/// binary): messages sent together may finish in any order, and a receiver only sees each outcome once.
+static SEEN_OUTCOMES: std::sync::Mutex<Option<std::collections::HashMap<String, Outcome>>> =
+    std::sync::Mutex::new(None);
+
+/// Waits for the final outcome of `message_id` (panics after `within`); outcomes of other messages that arrive
+/// meanwhile are kept for their own `outcome_of`.
 pub async fn outcome_of(outcomes: &mut broadcast::Receiver<Outcome>, message_id: &str, within: Duration) -> Outcome {
+    let take_seen = |id: &str| {
+        let mut seen = SEEN_OUTCOMES.lock().unwrap_or_else(|e| e.into_inner());
+        seen.get_or_insert_with(Default::default).remove(id)
+    };
+    if let Some(outcome) = take_seen(message_id) {
+        return outcome;
+    }
     let deadline = tokio::time::Instant::now() + within;
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -142,6 +155,9 @@ pub async fn outcome_of(outcomes: &mut broadcast::Receiver<Outcome>, message_id:
         if next.message_id == message_id {
             return next;
         }
+        let mut seen = SEEN_OUTCOMES.lock().unwrap_or_else(|e| e.into_inner());
+        seen.get_or_insert_with(Default::default)
+            .insert(next.message_id.clone(), next);
     }
 }
 
