@@ -8,6 +8,8 @@
 //!   over-limit uploads (upload over `max_payload_bytes`, and an upload whose base64 envelope would be) answered 413
 //!   with nothing stored.
 
+mod support;
+
 use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,25 +20,17 @@ use access_point::api::{ApiClient, ApiServer, ClientError};
 use access_point::cli::init::{init, InitArgs};
 use access_point::config::link::add_peer_from;
 use access_point::config::Config;
-use access_point::msh::{Node, NodeOptions, Outcome, SenderSettings};
+use access_point::msh::{Node, NodeOptions, SenderSettings};
 use access_point::sdk::message_v3::{FileContent, SdkMessage};
 use access_point::sdk::xhe::{PayloadContent, Xhe};
 use access_point::store::{Direction, ListQuery, State};
 use base64::Engine;
-use tokio::sync::broadcast;
+use support::{free_port, outcome_of};
 use xmldsig::dom::ParseLimits;
 
 const SENDER: &str = "0203:ap0001-dev.example";
 const RECIPIENT: &str = "0203:ap0002-dev.example";
 const MIB: u64 = 1 << 20;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Creates and links A and B; `extra_a` is appended to A's configuration file.
 fn two_linked_aps(root: &Path, extra_a: &str) -> (PathBuf, PathBuf) {
@@ -85,20 +79,6 @@ async fn api(node: &Arc<Node>) -> (ApiServer, ApiClient) {
         .with_config_token(node.config(), None)
         .unwrap();
     (server, client)
-}
-
-async fn outcome_of(outcomes: &mut broadcast::Receiver<Outcome>, message_id: &str, within: Duration) -> Outcome {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let next = tokio::time::timeout(left, outcomes.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no outcome for {message_id} within {within:?}"))
-            .expect("outcome channel open");
-        if next.message_id == message_id {
-            return next;
-        }
-    }
 }
 
 fn sdk_metadata(extra: serde_json::Value) -> serde_json::Value {

@@ -4,47 +4,21 @@
 //! while From/To name the access points; blank, overlong and control-character values are answered 422 naming the
 //! fault, with nothing stored.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use access_point::api::client::{SubmitOptions, UploadPayload};
 use access_point::api::{ApiClient, ApiServer, ClientError};
-use access_point::cli::init::{init, InitArgs};
-use access_point::config::link::add_peer_from;
 use access_point::config::Config;
-use access_point::msh::{Node, NodeOptions, Outcome, SenderSettings};
+use access_point::msh::{Node, NodeOptions, SenderSettings};
 use access_point::store::{Direction, ListQuery, State};
-use tokio::sync::broadcast;
+use support::outcome_of;
 
 const SENDER: &str = "0203:ap0001-dev.example";
 const RECIPIENT: &str = "0203:ap0002-dev.example";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn two_linked_aps(root: &Path) -> (PathBuf, PathBuf) {
-    let mut files = Vec::new();
-    for (name, party) in [("a", "AP0001-DEV"), ("b", "AP0002-DEV")] {
-        let outcome = init(&InitArgs {
-            dir: root.join(name),
-            party: party.into(),
-            port: free_port(),
-            api_port: Some(free_port()),
-            force: false,
-        })
-        .unwrap();
-        files.push(outcome.config_file);
-    }
-    add_peer_from(&files[0], &files[1]).unwrap();
-    add_peer_from(&files[1], &files[0]).unwrap();
-    (files[0].clone(), files[1].clone())
-}
 
 async fn start(config: &Path) -> Arc<Node> {
     let options = NodeOptions {
@@ -65,20 +39,6 @@ async fn api(node: &Arc<Node>) -> (ApiServer, ApiClient) {
         .with_config_token(node.config(), None)
         .unwrap();
     (server, client)
-}
-
-async fn outcome_of(outcomes: &mut broadcast::Receiver<Outcome>, message_id: &str, within: Duration) -> Outcome {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let next = tokio::time::timeout(left, outcomes.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no outcome for {message_id} within {within:?}"))
-            .expect("outcome channel open");
-        if next.message_id == message_id {
-            return next;
-        }
-    }
 }
 
 fn raw_metadata(tracking_identifier: &str) -> serde_json::Value {
@@ -106,7 +66,8 @@ async fn outbound_count(node: &Node) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tracking_identifier_reaches_b_unchanged_and_a_bad_one_is_refused_with_422() {
     let root = tempfile::tempdir().unwrap();
-    let (config_a, config_b) = two_linked_aps(root.path());
+    let aps = support::two_linked_aps(root.path());
+    let (config_a, config_b) = (aps.a, aps.b);
     let a = start(&config_a).await;
     let b = start(&config_b).await;
     let (server_a, client_a) = api(&a).await;
