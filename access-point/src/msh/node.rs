@@ -41,6 +41,10 @@ pub(crate) struct NodeShared {
     pub ids: MessageIdGenerator,
     pub metrics: Option<Arc<ApMetrics>>,
     pub events: EventBus,
+    /// `[sdk] e2e_anchors` / `e2e_crls`, loaded once at start (`None`: signed XHEs are not verified here).
+    pub e2e_trust: Option<TrustStore>,
+    /// `[sdk] e2e_key` / `e2e_cert` (or the message key with `e2e_use_message_key`), loaded once at start.
+    pub e2e_key: Option<crate::pki::KeyPair>,
     /// Background work (SDK classification) that [`Node::shutdown`] waits for, so the store is released on return.
     pub background: Arc<BackgroundTasks>,
 }
@@ -197,6 +201,8 @@ impl Node {
         let identity = config.identity()?;
         let message_trust = config.message_trust_store()?;
         let tls_trust = config.tls_trust_store()?;
+        let e2e_trust = config.sdk_e2e_trust_store()?;
+        let e2e_key = config.sdk_e2e_key_pair()?;
         let pmodes = match options.pmodes {
             Some(p) => p,
             None => load_pmodes(&config)?,
@@ -253,6 +259,8 @@ impl Node {
             metrics: Some(metrics.clone()),
             events: EventBus::with_replay_capacity(replay_events),
             background: Arc::new(BackgroundTasks::default()),
+            e2e_trust,
+            e2e_key,
         });
         // Received messages a crash left unclassified (the inbox and kvittens layer runs after the receipt).
         crate::sdk::inbound::spawn_recovery(shared.clone());

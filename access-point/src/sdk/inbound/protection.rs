@@ -78,7 +78,7 @@ pub(crate) async fn check(
         return Ok(Protection::Unprotected);
     }
     let config = &shared.config;
-    let Some(trust) = config.sdk_e2e_trust_store()? else {
+    let Some(trust) = shared.e2e_trust.clone() else {
         return Ok(Protection::NotVerified);
     };
     let part = xhe_part(record).ok_or(StoreError::InvalidRecord("no payload".into()))?;
@@ -90,9 +90,8 @@ pub(crate) async fn check(
         )));
     }
     let path = shared.store.payload_files().path_of(record.key, part)?;
-    // Only a verified signature makes the payload worth decrypting; the key is loaded only then.
     let key_pair = if envelope.xhe.payload.is_encrypted() {
-        config.sdk_e2e_key_pair()?
+        shared.e2e_key.clone()
     } else {
         None
     };
