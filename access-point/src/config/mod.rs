@@ -19,7 +19,7 @@ pub use api_events::{EventsConfig, WebhookConfig};
 pub use api_tls::ApiTlsConfig;
 pub use discovery::DiscoveryConfig;
 pub use sdk::SdkConfig;
-pub use sender::SenderConfig;
+pub use sender::{SenderConfig, DEFAULT_COMPRESSION_LEVEL, MAX_COMPRESSION_LEVEL};
 pub use transport::TransportConfig;
 pub use validate::PeerCertificates;
 

@@ -120,7 +120,8 @@ impl As4Deliverer {
             receiver_encryption_cert: keys.encryption_cert,
             spool_dir: &shared.spool_dir,
         };
-        let sealed = match wss_message::seal(&user, &payloads, &params).await {
+        let level = flate2::Compression::new(shared.config.sender.compression_level);
+        let sealed = match wss_message::seal_with_compression(&user, &payloads, &params, level).await {
             Ok(s) => s,
             Err(crate::wss::message::WssError::Io(e)) => return retry(format!("sealing: {e}")),
             Err(e) => return final_(format!("cannot seal the message: {e}")),

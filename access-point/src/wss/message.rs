@@ -251,12 +251,24 @@ async fn sha256_of_file(path: &Path) -> std::io::Result<[u8; 32]> {
     Ok(digest.as_ref().try_into().expect("sha256 is 32 bytes"))
 }
 
-/// Seals `user_message` with `payloads`: compress → sign → encrypt → MIME body in a spool file. The
-/// UserMessage's PartInfo is (re)written from `payloads` (href, MimeType, CharacterSet, CompressionType, extras).
+/// [`seal_with_compression`] at the default `[sender] compression_level`.
 pub async fn seal(
     user_message: &UserMessage,
     payloads: &[OutgoingPayload],
     params: &SealParams<'_>,
+) -> Result<SealedMessage, WssError> {
+    let level = flate2::Compression::new(crate::config::DEFAULT_COMPRESSION_LEVEL);
+    seal_with_compression(user_message, payloads, params, level).await
+}
+
+/// Seals `user_message` with `payloads`: compress (gzip at `level`, for payloads with `compress`) → sign →
+/// encrypt → MIME body in a spool file. The UserMessage's PartInfo is (re)written from `payloads` (href, MimeType,
+/// CharacterSet, CompressionType, extras).
+pub async fn seal_with_compression(
+    user_message: &UserMessage,
+    payloads: &[OutgoingPayload],
+    params: &SealParams<'_>,
+    level: flate2::Compression,
 ) -> Result<SealedMessage, WssError> {
     let profile = SigningProfile::from_pmode(params.pmode)?;
     let mut seen = std::collections::HashSet::new();
@@ -293,9 +305,9 @@ pub async fn seal(
     for payload in payloads {
         let size = std::fs::metadata(&payload.source)?.len();
         let (sha256, wire_source, wire_type) = if size <= SMALL_PAYLOAD_IN_MEMORY_BYTES {
-            seal_small_payload(payload, encryptor.as_mut()).await?
+            seal_small_payload(payload, encryptor.as_mut(), level).await?
         } else {
-            seal_large_payload(payload, encryptor.as_mut(), params.spool_dir, &mut spooled).await?
+            seal_large_payload(payload, encryptor.as_mut(), params.spool_dir, &mut spooled, level).await?
         };
         digests.push(AttachmentDigest {
             content_id: payload.content_id.clone(),
@@ -369,11 +381,11 @@ pub async fn seal(
 async fn seal_small_payload(
     payload: &OutgoingPayload,
     encryptor: Option<&mut MessageEncryptor>,
+    level: flate2::Compression,
 ) -> Result<([u8; 32], AttachmentSource, String), WssError> {
     let plain = std::fs::read(&payload.source)?;
     let (plain, part_type) = if payload.compress {
-        let mut encoder =
-            flate2::write::GzEncoder::new(Vec::with_capacity(plain.len() / 2), flate2::Compression::default());
+        let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(plain.len() / 2), level);
         std::io::Write::write_all(&mut encoder, &plain)?;
         (encoder.finish()?, GZIP.to_string())
     } else {
@@ -405,9 +417,10 @@ async fn seal_large_payload(
     encryptor: Option<&mut MessageEncryptor>,
     spool_dir: &Path,
     spooled: &mut Vec<NamedTempFile>,
+    level: flate2::Compression,
 ) -> Result<([u8; 32], AttachmentSource, String), WssError> {
     let (plaintext_path, part_type) = if payload.compress {
-        let (file, _) = gzip_compress_file(&payload.source, spool_dir, flate2::Compression::default()).await?;
+        let (file, _) = gzip_compress_file(&payload.source, spool_dir, level).await?;
         let path = file.path().to_path_buf();
         spooled.push(file);
         (path, GZIP.to_string())
