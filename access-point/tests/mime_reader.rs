@@ -29,7 +29,13 @@ async fn read_with(body: &[u8], content_type: &str, limits: &MimeLimits) -> Resu
     let spool = tempfile::tempdir().unwrap();
     match read_message(body, content_type, limits, spool.path()).await {
         Ok(message) => {
-            assert_eq!(spooled_count(spool.path()), message.attachments.len());
+            // Only parts too large to keep in memory have a file.
+            let large = message.attachments.iter().filter(|p| p.in_memory().is_none()).count();
+            assert_eq!(spooled_count(spool.path()), large);
+            assert!(message
+                .attachments
+                .iter()
+                .all(|p| p.has_file() == p.in_memory().is_none()));
             Ok(Read { message, _spool: spool })
         }
         Err(e) => {
@@ -47,8 +53,14 @@ fn spooled_count(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir).unwrap().count()
 }
 
+/// The part's content through a file at its path (created on demand for a part kept in memory), checked against
+/// the in-memory copy when there is one.
 fn content(part: &access_point::mime::SpooledPart) -> Vec<u8> {
-    std::fs::read(part.path()).unwrap()
+    let from_file = std::fs::read(part.path().unwrap()).unwrap();
+    if let Some(memory) = part.in_memory() {
+        assert_eq!(memory.as_ref(), &from_file[..], "memory and file differ");
+    }
+    from_file
 }
 
 fn crlf(text: &str) -> Vec<u8> {

@@ -60,7 +60,7 @@ fuzz_target!(|input: &[u8]| {
     if let Ok(message) = result {
         assert!(message.root.content.len() <= limits.max_soap_bytes);
         for part in &message.attachments {
-            let content = std::fs::read(part.path()).unwrap();
+            let content = std::fs::read(part.path().unwrap()).unwrap();
             assert_eq!(content.len() as u64, part.size);
             assert!(part.size <= limits.max_attachment_bytes);
             assert_eq!(openssl::sha::sha256(&content), part.sha256);

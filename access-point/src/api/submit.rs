@@ -350,6 +350,10 @@ async fn submit_raw(
             format!("this caller may not send as {:?}", metadata.original_sender),
         ));
     }
+    for part in parts {
+        // A spool failure is the access point's problem, not an invalid submission: create the files first.
+        part_path(part)?;
+    }
     let mut submission =
         to_submission(node, metadata, parts).map_err(|detail| problem(ProblemType::InvalidSubmission, detail))?;
     submission.actor = caller.actor().to_string();
@@ -380,8 +384,12 @@ async fn submit_sdk(
     let limit = config.limits.max_payload_bytes;
     let parse_limits = client_document_limits(node);
     let scope = outbound::sdk_scope(request.process_id.as_deref(), request.federation_id.as_deref());
-    let spooled = tempfile::NamedTempFile::new_in(&spool)
-        .map_err(|e| problem(ProblemType::StoreUnavailable, format!("spool folder: {e}")))?;
+    // The envelope the access point builds goes to a spool file; an uploaded XHE is used as it is.
+    let new_spool_file = || {
+        tempfile::NamedTempFile::new_in(&spool)
+            .map_err(|e| problem(ProblemType::StoreUnavailable, format!("spool folder: {e}")))
+    };
+    let mut spooled = None;
     let (envelope, xhe_path) = match request.format {
         SubmitFormat::Sdk => {
             let message = outbound_message(&request, parts)?;
@@ -390,18 +398,21 @@ async fn submit_sdk(
                 &message.sender.participant,
                 Some(&message.sender.functional_address),
             )?;
-            let mut out = spool_writer(spooled.path()).await?;
+            let file = spooled.insert(new_spool_file()?);
+            let mut out = spool_writer(file.path()).await?;
             let written = outbound::write_sdk_envelope(&message, &mut out, limit).await;
             let envelope = finish_spool(out, written).await?;
-            (envelope, spooled.path().to_path_buf())
+            (envelope, file.path().to_path_buf())
         }
         SubmitFormat::SdkMessage => {
             let part = single_part(parts, "sdk-message")?;
-            let mut out = spool_writer(spooled.path()).await?;
-            let written = outbound::wrap_sdk_message_file(part.path(), &parse_limits, &scope, &mut out, limit).await;
+            let file = spooled.insert(new_spool_file()?);
+            let mut out = spool_writer(file.path()).await?;
+            let written =
+                outbound::wrap_sdk_message_file(part_path(part)?, &parse_limits, &scope, &mut out, limit).await;
             let envelope = finish_spool(out, written).await?;
             check_send_scope(caller, &envelope.from.id, envelope.sender_functional_address.as_deref())?;
-            (envelope, spooled.path().to_path_buf())
+            (envelope, file.path().to_path_buf())
         }
         SubmitFormat::Xhe => {
             if request.protection != Protection::None {
@@ -411,11 +422,12 @@ async fn submit_sdk(
                 ));
             }
             let part = single_part(parts, "xhe")?;
-            let envelope = outbound::validate_client_xhe(part.path(), &parse_limits)
+            let path = part_path(part)?;
+            let envelope = outbound::validate_client_xhe(path, &parse_limits)
                 .await
                 .map_err(outbound_problem)?;
             check_send_scope(caller, &envelope.from.id, envelope.sender_functional_address.as_deref())?;
-            (envelope, part.path().to_path_buf())
+            (envelope, path.to_path_buf())
         }
         SubmitFormat::Raw => unreachable!("raw submissions are handled by submit_raw"),
     };
@@ -482,6 +494,12 @@ fn check_send_scope(caller: &Caller, organisation: &str, functional_address: Opt
     }
 }
 
+/// A file holding an uploaded part, for the code that reads files (created now when the part was kept in memory).
+fn part_path(part: &SpooledPart) -> Result<&Path, ApiResponse> {
+    part.path()
+        .map_err(|e| problem(ProblemType::StoreUnavailable, format!("spool file: {e}")))
+}
+
 fn single_part<'a>(parts: &'a [SpooledPart], format: &str) -> Result<&'a SpooledPart, ApiResponse> {
     match parts {
         [only] => Ok(only),
@@ -525,22 +543,24 @@ fn outbound_message(request: &SdkSubmitRequest, parts: &[SpooledPart]) -> Result
     let files = parts
         .iter()
         .enumerate()
-        .map(|(index, part)| OutboundFile {
-            file_name: file_name_of(part).unwrap_or_else(|| {
-                if index == 0 {
-                    "document".into()
-                } else {
-                    format!("attachment-{index}")
-                }
-            }),
-            content_type: part
-                .content_type
-                .clone()
-                .filter(|t| !t.trim().is_empty())
-                .unwrap_or_else(|| "application/octet-stream".into()),
-            path: part.path().to_path_buf(),
+        .map(|(index, part)| -> Result<OutboundFile, ApiResponse> {
+            Ok(OutboundFile {
+                file_name: file_name_of(part).unwrap_or_else(|| {
+                    if index == 0 {
+                        "document".into()
+                    } else {
+                        format!("attachment-{index}")
+                    }
+                }),
+                content_type: part
+                    .content_type
+                    .clone()
+                    .filter(|t| !t.trim().is_empty())
+                    .unwrap_or_else(|| "application/octet-stream".into()),
+                path: part_path(part)?.to_path_buf(),
+            })
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     Ok(OutboundMessage {
         sender: address(&request.sender, "sender")?,
         recipient: address(&request.recipient, "recipient")?,
@@ -655,6 +675,7 @@ async fn protect(
     let key = crate::pki::keys::load_private_key(&config.keys.message.key).map_err(|e| unavailable(e.to_string()))?;
     let certificate =
         crate::pki::keys::load_certificate(&config.keys.message.cert).map_err(|e| unavailable(e.to_string()))?;
+    signer_registered_for_sender(node, envelope, &certificate).await?;
     let recipient_certificate = match protection {
         Protection::SignAndEncrypt => Some(recipient_encryption_certificate(node, envelope).await?),
         _ => None,
@@ -687,6 +708,26 @@ async fn protect(
         .await
         .map_err(|e| unavailable(format!("spool file: {e}")))?;
     Ok(file)
+}
+
+/// Refuses to sign for a sender organisation with a certificate a receiver would refuse: the signing certificate
+/// must be registered for the envelope's FromParty (`[sdk] e2e_signers`, else its CertPub signing certificate;
+/// `sdk::signer_identity`, the same rule the receiving side applies).
+async fn signer_registered_for_sender(
+    node: &Node,
+    envelope: &Envelope,
+    certificate: &openssl::x509::X509,
+) -> Result<(), ApiResponse> {
+    use crate::sdk::signer_identity::{check_signer, registered_signers, SignerLookupError};
+    let refuse = |detail: String| problem(ProblemType::InvalidSubmission, format!("XHE protection: {detail}"));
+    let registered = registered_signers(node.config(), &envelope.from.id, &envelope.scope.ebms_action())
+        .await
+        .map_err(|e| match e {
+            SignerLookupError::NotRegistered(text) => refuse(text),
+            SignerLookupError::Unavailable(text) => problem(ProblemType::StoreUnavailable, text),
+            SignerLookupError::Config(e) => problem(ProblemType::StoreUnavailable, e.to_string()),
+        })?;
+    check_signer(certificate, &envelope.from.id, &registered).map_err(refuse)
 }
 
 /// The recipient organisation's CertPub encryption certificate, from SMP discovery.
@@ -755,16 +796,19 @@ fn to_submission(node: &Node, metadata: SubmitRequest, parts: &[SpooledPart]) ->
     };
     let payloads = parts
         .iter()
-        .map(|p| SubmittedPayload {
-            path: p.path().to_path_buf(),
-            mime_type: p
-                .content_type
-                .clone()
-                .filter(|t| !t.trim().is_empty())
-                .unwrap_or_else(|| "application/octet-stream".into()),
-            content_id: None,
+        .map(|p| -> Result<SubmittedPayload, String> {
+            Ok(SubmittedPayload {
+                // msh::submit copies the payload from a file: a part kept in memory gets one here.
+                path: p.path().map_err(|e| format!("spool file: {e}"))?.to_path_buf(),
+                mime_type: p
+                    .content_type
+                    .clone()
+                    .filter(|t| !t.trim().is_empty())
+                    .unwrap_or_else(|| "application/octet-stream".into()),
+                content_id: None,
+            })
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     Ok(Submission {
         to_party: Some(metadata.to).filter(|t| !t.trim().is_empty()),
         to_party_type: metadata.to_type,

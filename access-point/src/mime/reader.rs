@@ -1,13 +1,12 @@
 //! The streaming multipart/related reader. One pass over the body with a fixed-size buffer: a memchr `memmem`
 //! search finds `\n--boundary`, everything before it is decoded and handed to the part's sink (memory for the root
-//! part, a spool thread for attachments), and only a tail shorter than the delimiter is ever carried between reads.
+//! part, memory or a spool thread for attachments), and only a tail shorter than the delimiter is ever carried between reads.
 
 use std::collections::HashSet;
 use std::path::Path;
 
 use bytes::{Buf, Bytes, BytesMut};
 use memchr::memmem::Finder;
-use tempfile::NamedTempFile;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::base64_stream::Base64Decoder;
@@ -15,6 +14,7 @@ use super::content_type::{ContentType, MessageContentType, MultipartRelated, Soa
 use super::headers::{PartHeaders, TransferEncoding};
 use super::spool::SpoolWriter;
 pub use super::spool::SMALL_PART_IN_MEMORY_BYTES;
+pub use super::spool::{PartReader, SpooledPart};
 use super::{MimeError, MimeLimits};
 
 /// Bytes requested from the body per read; also the bulk of the reader's memory.
@@ -32,7 +32,7 @@ pub struct SoapWithAttachments {
     pub content_type: MessageContentType,
     /// The root (SOAP) part, in memory.
     pub root: RootPart,
-    /// The other parts in wire order, spooled to disk.
+    /// The other parts in wire order (small ones in memory, large ones spooled to disk).
     pub attachments: Vec<SpooledPart>,
 }
 
@@ -57,43 +57,6 @@ pub struct RootPart {
     pub headers: PartHeaders,
     /// The decoded SOAP envelope bytes.
     pub content: Vec<u8>,
-}
-
-/// An attachment spooled to a temporary file, which is deleted when this value is dropped.
-#[derive(Debug)]
-pub struct SpooledPart {
-    /// Content-ID without angle brackets, if the part has one.
-    pub content_id: Option<String>,
-    /// Content-Type as received, if present.
-    pub content_type: Option<String>,
-    /// All header fields of the part, in order.
-    pub headers: PartHeaders,
-    /// Size in bytes after transfer decoding (what the file holds).
-    pub size: u64,
-    /// SHA-256 of the decoded bytes, computed while streaming.
-    pub sha256: [u8; 32],
-    /// The temporary file holding the decoded bytes, positioned at its end.
-    pub file: NamedTempFile,
-    /// The decoded bytes in memory as well, for a part up to [`SMALL_PART_IN_MEMORY_BYTES`] (saves reading the file
-    /// back through the blocking pool).
-    memory: Option<bytes::Bytes>,
-}
-
-impl SpooledPart {
-    /// Path of the spooled file.
-    pub fn path(&self) -> &Path {
-        self.file.path()
-    }
-
-    /// Opens the spooled content for reading from the start.
-    pub async fn open(&self) -> std::io::Result<tokio::fs::File> {
-        tokio::fs::File::open(self.file.path()).await
-    }
-
-    /// The decoded bytes, when the part was small enough to be kept in memory too.
-    pub fn in_memory(&self) -> Option<&bytes::Bytes> {
-        self.memory.as_ref()
-    }
 }
 
 /// Reads an AS4 HTTP body: `content_type` is the HTTP `Content-Type` value, `body` the raw body. The root part is
@@ -481,15 +444,10 @@ async fn read_multipart<R: AsyncRead + Unpin>(
                     content,
                 })
             }
-            PartContent::Spooled(spooled) => attachments.push(SpooledPart {
-                content_id,
-                content_type: headers.content_type().map(str::to_owned),
-                headers,
-                size: spooled.size,
-                sha256: spooled.sha256,
-                file: spooled.file,
-                memory: spooled.memory,
-            }),
+            PartContent::Spooled(spooled) => {
+                let content_type = headers.content_type().map(str::to_owned);
+                attachments.push(SpooledPart::new(content_id, content_type, headers, spooled))
+            }
         }
         part_index += 1;
         if closed {

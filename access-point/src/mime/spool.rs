@@ -1,32 +1,48 @@
-//! Spooling of one attachment to a temporary file, hashing (SHA-256) the bytes on the way. A part is first collected
-//! in memory; only when it grows past [`SMALL_PART_IN_MEMORY_BYTES`] does a blocking thread take over the file, so
-//! that the async reader keeps scanning while the disk write and the hash run in parallel. A small part is written
-//! with plain file calls when it ends: for a 10 KB part a hop to tokio's blocking pool (and the wake-ups of a
-//! channel) cost more than writing it, and on a loaded host each hop can wait a whole scheduler slice.
+//! Spooling of one attachment, hashing (SHA-256) the bytes on the way. A part is first collected in memory; only
+//! when it grows past [`SMALL_PART_IN_MEMORY_BYTES`] does a blocking thread take over a temporary file, so that the
+//! async reader keeps scanning while the disk write and the hash run in parallel. A small part stays in memory and
+//! gets a file only when a caller asks for a path ([`SpooledPart::path`]): creating, writing and unlinking a file per
+//! 10 KB part was a good share of the kernel time of a message (inode allocation in the spool folder), and the
+//! message handler reads small parts from memory anyway.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use openssl::sha::Sha256;
 use tempfile::NamedTempFile;
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// Chunks in flight between the reader and the spool thread; bounds the memory a slow disk can make us hold.
 const SPOOL_QUEUE_CHUNKS: usize = 4;
 
-/// Parts up to this size are collected in memory and written to their spool file in one call at the end (a bound
-/// on memory per part being read, not a limit on part size: larger parts stream to a spool thread).
+/// Parts up to this size are kept in memory, without a file unless a caller asks for a path (a bound on memory per
+/// part being read, not a limit on part size: larger parts stream to a spool thread and a file).
 pub const SMALL_PART_IN_MEMORY_BYTES: usize = 256 * 1024;
 
-/// What the spool thread produces when the part is complete.
+/// A complete part: its size, hash and where its bytes are.
 pub(crate) struct SpooledFile {
-    pub(crate) file: NamedTempFile,
     pub(crate) size: u64,
     pub(crate) sha256: [u8; 32],
-    /// The same bytes, when the part was small enough to be collected in memory.
-    pub(crate) memory: Option<Bytes>,
+    pub(crate) storage: Storage,
+}
+
+/// Where the bytes of a part are.
+#[derive(Debug)]
+pub(crate) enum Storage {
+    /// A small part: in memory; `file` is created in `dir` from `bytes` the first time a caller needs a path.
+    Memory {
+        bytes: Bytes,
+        dir: PathBuf,
+        file: OnceLock<NamedTempFile>,
+    },
+    /// A large part: the spool file (`None` once [`SpooledPart::take_file`] handed it out).
+    File(Option<NamedTempFile>),
 }
 
 /// Writes one part: in memory while it is small, then through a spool thread.
@@ -48,29 +64,42 @@ enum SpoolState {
     },
 }
 
-/// Writes `chunks` to a new temporary file in `dir`, hashing them (plain file calls, on the caller's thread).
-fn write_collected(dir: &Path, chunks: &[Bytes]) -> std::io::Result<SpooledFile> {
-    let mut file = tempfile::Builder::new().prefix("sdk-ap-part-").tempfile_in(dir)?;
+/// A small part from its collected `chunks`: hashed and joined in memory, no file yet.
+fn collected(dir: PathBuf, chunks: Vec<Bytes>) -> SpooledFile {
     let mut hasher = Sha256::new();
-    let mut size = 0u64;
-    for chunk in chunks {
+    for chunk in &chunks {
         hasher.update(chunk);
-        file.as_file_mut().write_all(chunk)?;
-        size += chunk.len() as u64;
     }
-    Ok(SpooledFile {
-        file,
-        size,
+    let bytes = match <[Bytes; 1]>::try_from(chunks) {
+        Ok([only]) => only,
+        Err(chunks) => chunks.concat().into(),
+    };
+    SpooledFile {
+        size: bytes.len() as u64,
         sha256: hasher.finish(),
-        memory: Some(chunks.concat().into()),
-    })
+        storage: Storage::Memory {
+            bytes,
+            dir,
+            file: OnceLock::new(),
+        },
+    }
 }
+
+/// A new temporary spool file in `dir` holding `bytes`.
+fn file_with(dir: &Path, bytes: &[u8]) -> std::io::Result<NamedTempFile> {
+    let mut file = tempfile::Builder::new().prefix(PART_FILE_PREFIX).tempfile_in(dir)?;
+    file.as_file_mut().write_all(bytes)?;
+    Ok(file)
+}
+
+/// Name prefix of spool files.
+const PART_FILE_PREFIX: &str = "sdk-ap-part-";
 
 /// Starts a spool thread that creates the temporary file in `dir` and writes every chunk it receives.
 fn start_thread(dir: PathBuf) -> (mpsc::Sender<Bytes>, JoinHandle<std::io::Result<SpooledFile>>) {
     let (sender, mut receiver) = mpsc::channel::<Bytes>(SPOOL_QUEUE_CHUNKS);
     let task = tokio::task::spawn_blocking(move || {
-        let mut file = tempfile::Builder::new().prefix("sdk-ap-part-").tempfile_in(&dir)?;
+        let mut file = tempfile::Builder::new().prefix(PART_FILE_PREFIX).tempfile_in(&dir)?;
         let mut hasher = Sha256::new();
         let mut size = 0u64;
         while let Some(chunk) = receiver.blocking_recv() {
@@ -80,10 +109,9 @@ fn start_thread(dir: PathBuf) -> (mpsc::Sender<Bytes>, JoinHandle<std::io::Resul
         }
         file.as_file_mut().flush()?;
         Ok(SpooledFile {
-            file,
             size,
             sha256: hasher.finish(),
-            memory: None,
+            storage: Storage::File(Some(file)),
         })
     });
     (sender, task)
@@ -139,10 +167,10 @@ impl SpoolWriter {
         Ok(())
     }
 
-    /// Ends the part and waits for the file, its size and hash.
+    /// Ends the part and waits for its size, hash and (for a large part) the file.
     pub(crate) async fn finish(self) -> std::io::Result<SpooledFile> {
         match self.state {
-            SpoolState::Collecting { dir, chunks, .. } => write_collected(&dir, &chunks),
+            SpoolState::Collecting { dir, chunks, .. } => Ok(collected(dir, chunks)),
             SpoolState::Streaming { sender, task } => {
                 drop(sender);
                 match task.await {
@@ -160,5 +188,232 @@ impl SpoolWriter {
             // The result (and with it the NamedTempFile) is dropped here, which deletes the file.
             let _ = task.await;
         }
+    }
+}
+
+/// An attachment read by [`read_message`](super::read_message): kept in memory up to [`SMALL_PART_IN_MEMORY_BYTES`],
+/// else spooled to a temporary file. Any file (spooled, or created on demand by [`SpooledPart::path`]) is deleted
+/// when this value is dropped. Read the content with [`SpooledPart::reader`] or [`SpooledPart::in_memory`]; ask for
+/// a path only when a file is really needed, since for a small part that creates one.
+#[derive(Debug)]
+pub struct SpooledPart {
+    /// Content-ID without angle brackets, if the part has one.
+    pub content_id: Option<String>,
+    /// Content-Type as received, if present.
+    pub content_type: Option<String>,
+    /// All header fields of the part, in order.
+    pub headers: super::PartHeaders,
+    /// Size in bytes after transfer decoding.
+    pub size: u64,
+    /// SHA-256 of the decoded bytes, computed while streaming.
+    pub sha256: [u8; 32],
+    storage: Storage,
+}
+
+impl SpooledPart {
+    pub(crate) fn new(
+        content_id: Option<String>,
+        content_type: Option<String>,
+        headers: super::PartHeaders,
+        spooled: SpooledFile,
+    ) -> SpooledPart {
+        SpooledPart {
+            content_id,
+            content_type,
+            headers,
+            size: spooled.size,
+            sha256: spooled.sha256,
+            storage: spooled.storage,
+        }
+    }
+
+    /// The decoded bytes, when the part is small enough to be kept in memory (no file is involved).
+    pub fn in_memory(&self) -> Option<&Bytes> {
+        match &self.storage {
+            Storage::Memory { bytes, .. } => Some(bytes),
+            Storage::File(_) => None,
+        }
+    }
+
+    /// Whether a file holds the content (a large part, or a small one whose path was asked for).
+    pub fn has_file(&self) -> bool {
+        match &self.storage {
+            Storage::Memory { file, .. } => file.get().is_some(),
+            Storage::File(file) => file.is_some(),
+        }
+    }
+
+    /// A reader of the decoded content from the start: from memory for a small part, else from its file.
+    pub async fn reader(&self) -> std::io::Result<PartReader> {
+        match &self.storage {
+            Storage::Memory { bytes, .. } => Ok(PartReader::Memory(bytes.clone())),
+            Storage::File(Some(file)) => Ok(PartReader::File(tokio::fs::File::open(file.path()).await?)),
+            Storage::File(None) => Err(taken()),
+        }
+    }
+
+    /// Path of a file holding the decoded content. For a part kept in memory the file is created (in the spool
+    /// folder given to the reader) on the first call; prefer [`SpooledPart::reader`] when a stream will do.
+    pub fn path(&self) -> std::io::Result<&Path> {
+        match &self.storage {
+            Storage::Memory { bytes, dir, file } => {
+                if let Some(existing) = file.get() {
+                    return Ok(existing.path());
+                }
+                let created = file_with(dir, bytes)?;
+                // Another thread may have won the race; its file is as good, ours is dropped (deleted).
+                Ok(file.get_or_init(|| created).path())
+            }
+            Storage::File(Some(file)) => Ok(file.path()),
+            Storage::File(None) => Err(taken()),
+        }
+    }
+
+    /// Opens a file holding the content for reading from the start (creating it for a part kept in memory).
+    pub async fn open(&self) -> std::io::Result<tokio::fs::File> {
+        tokio::fs::File::open(self.path()?).await
+    }
+
+    /// Hands the content's file over to the caller (who then owns its deletion); for a part kept in memory a file
+    /// is created. Afterwards the part keeps its metadata, but a large part no longer has content to read.
+    pub fn take_file(&mut self) -> std::io::Result<NamedTempFile> {
+        match &mut self.storage {
+            Storage::Memory { bytes, dir, file } => match file.take() {
+                Some(existing) => Ok(existing),
+                None => file_with(dir, bytes),
+            },
+            Storage::File(file) => file.take().ok_or_else(taken),
+        }
+    }
+}
+
+fn taken() -> std::io::Error {
+    std::io::Error::other("the part's spool file was already handed out")
+}
+
+/// The content of a [`SpooledPart`] as an `AsyncRead`.
+#[derive(Debug)]
+pub enum PartReader {
+    /// A small part, read from memory.
+    Memory(Bytes),
+    /// A large part, read from its spool file.
+    File(tokio::fs::File),
+}
+
+impl AsyncRead for PartReader {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            PartReader::Memory(bytes) => {
+                let n = bytes.len().min(buf.remaining());
+                buf.put_slice(&bytes.split_to(n));
+                Poll::Ready(Ok(()))
+            }
+            PartReader::File(file) => Pin::new(file).poll_read(cx, buf),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    fn part(spooled: SpooledFile) -> SpooledPart {
+        SpooledPart::new(None, None, super::super::PartHeaders::new(), spooled)
+    }
+
+    async fn spool(dir: &Path, chunks: &[Bytes]) -> SpooledPart {
+        let mut writer = SpoolWriter::start(dir);
+        for chunk in chunks {
+            writer.write(chunk.clone()).await.unwrap();
+        }
+        part(writer.finish().await.unwrap())
+    }
+
+    fn files_in(dir: &Path) -> usize {
+        std::fs::read_dir(dir).unwrap().count()
+    }
+
+    async fn read_all(part: &SpooledPart) -> Vec<u8> {
+        let mut out = Vec::new();
+        part.reader().await.unwrap().read_to_end(&mut out).await.unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn a_small_part_stays_in_memory_without_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let chunks = [Bytes::from_static(b"hello "), Bytes::from_static(b"world")];
+        let p = spool(dir.path(), &chunks).await;
+        assert_eq!(files_in(dir.path()), 0, "a small part must not create a file");
+        assert!(!p.has_file());
+        assert_eq!(p.size, 11);
+        assert_eq!(p.sha256, openssl::sha::sha256(b"hello world"));
+        assert_eq!(p.in_memory().unwrap().as_ref(), b"hello world");
+        assert_eq!(read_all(&p).await, b"hello world");
+        assert_eq!(files_in(dir.path()), 0, "reading must not create a file");
+    }
+
+    #[tokio::test]
+    async fn asking_for_a_path_creates_one_file_with_the_exact_bytes_removed_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let content: Vec<u8> = (0..10_240u32).map(|i| (i * 7) as u8).collect();
+        let p = spool(dir.path(), &[Bytes::from(content.clone())]).await;
+        let path = p.path().unwrap().to_path_buf();
+        assert!(path.starts_with(dir.path()));
+        assert_eq!(std::fs::read(&path).unwrap(), content);
+        assert_eq!(p.path().unwrap(), path, "the file is created once");
+        assert_eq!(files_in(dir.path()), 1);
+        let mut opened = Vec::new();
+        p.open().await.unwrap().read_to_end(&mut opened).await.unwrap();
+        assert_eq!(opened, content);
+        drop(p);
+        assert_eq!(files_in(dir.path()), 0);
+    }
+
+    #[tokio::test]
+    async fn a_large_part_is_spooled_to_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let chunk = Bytes::from(vec![0x5a; 100 * 1024]);
+        let chunks = [chunk.clone(), chunk.clone(), chunk.clone()];
+        let p = spool(dir.path(), &chunks).await;
+        assert!(p.in_memory().is_none());
+        assert!(p.has_file());
+        assert_eq!(files_in(dir.path()), 1);
+        assert_eq!(p.size, 300 * 1024);
+        let expected = vec![0x5a; 300 * 1024];
+        assert_eq!(std::fs::read(p.path().unwrap()).unwrap(), expected);
+        assert_eq!(read_all(&p).await, expected);
+        assert_eq!(p.sha256, openssl::sha::sha256(&expected));
+        drop(p);
+        assert_eq!(files_in(dir.path()), 0);
+    }
+
+    #[tokio::test]
+    async fn take_file_hands_over_the_content_once_for_a_large_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut small = spool(dir.path(), &[Bytes::from_static(b"small")]).await;
+        let file = small.take_file().unwrap();
+        assert_eq!(std::fs::read(file.path()).unwrap(), b"small");
+        assert_eq!(read_all(&small).await, b"small", "a small part keeps its bytes");
+        let big = Bytes::from(vec![1u8; SMALL_PART_IN_MEMORY_BYTES + 1]);
+        let mut large = spool(dir.path(), std::slice::from_ref(&big)).await;
+        let file = large.take_file().unwrap();
+        assert_eq!(std::fs::read(file.path()).unwrap(), big);
+        assert!(large.take_file().is_err());
+        assert!(large.path().is_err());
+        assert!(large.reader().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn an_aborted_large_part_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = SpoolWriter::start(dir.path());
+        writer
+            .write(Bytes::from(vec![0u8; SMALL_PART_IN_MEMORY_BYTES + 1]))
+            .await
+            .unwrap();
+        writer.abort().await;
+        assert_eq!(files_in(dir.path()), 0);
     }
 }

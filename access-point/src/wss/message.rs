@@ -664,10 +664,7 @@ pub async fn open<R: AsyncRead + Unpin>(
                         (decrypted.into_temp_file(), sha, len)
                     }
                     None => {
-                        let taken = std::mem::replace(
-                            &mut mime.attachments[index].file,
-                            NamedTempFile::new_in(params.spool_dir).map_err(spool_error)?,
-                        );
+                        let taken = mime.attachments[index].take_file().map_err(spool_error)?;
                         (taken, mime.attachments[index].sha256, mime.attachments[index].size)
                     }
                 };

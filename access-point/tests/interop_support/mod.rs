@@ -152,7 +152,7 @@ pub async fn split_mime(content_type: &str, body: &[u8]) -> (Vec<u8>, Vec<(Strin
     let parts = mime
         .attachments
         .iter()
-        .map(|p| (p.content_id.clone().unwrap(), std::fs::read(p.file.path()).unwrap()))
+        .map(|p| (p.content_id.clone().unwrap(), std::fs::read(p.path().unwrap()).unwrap()))
         .collect();
     (mime.root.content, parts)
 }

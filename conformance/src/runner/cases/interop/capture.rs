@@ -51,7 +51,11 @@ impl Captured {
         .map_err(|e| format!("splitting the captured message: {e}"))?;
         let mut parts = Vec::new();
         for part in &mime.attachments {
-            let bytes = std::fs::read(part.file.path()).map_err(|e| format!("captured part: {e}"))?;
+            let mut bytes = Vec::new();
+            let mut reader = part.reader().await.map_err(|e| format!("captured part: {e}"))?;
+            tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut bytes)
+                .await
+                .map_err(|e| format!("captured part: {e}"))?;
             parts.push((part.content_id.clone().unwrap_or_default(), bytes));
         }
         Ok((mime.root.content, parts))
