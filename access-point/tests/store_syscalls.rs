@@ -1,6 +1,7 @@
 //! Power-loss durability, checked at the system-call level: a SIGKILL test cannot see whether data reached the disk
 //! (the kernel keeps it), so this test runs a writer under `strace` and checks that before each acknowledgement the
-//! process completed an `fdatasync` of the sled log, an fsync of the payload file and an fsync of its folder.
+//! process completed an `fdatasync` of the sled log, an fsync of the payload file, an fsync of its folder and, after
+//! the folder was created, an fsync of `payloads/` (which concurrent writers may share).
 //! sled 0.34 alone only calls `sync_file_range`; this fails if the store's own fsyncs or flush-before-ack go away.
 
 use std::io::Write;
@@ -98,7 +99,16 @@ fn every_acknowledgement_follows_real_fsyncs() {
     let data_dir = dir.path().join("data");
     let trace = dir.path().join("trace.txt");
     let status = Command::new("strace")
-        .args(["-f", "-qq", "-y", "-s", "64", "-e", "trace=fsync,fdatasync,write", "-o"])
+        .args([
+            "-f",
+            "-qq",
+            "-y",
+            "-s",
+            "64",
+            "-e",
+            "trace=fsync,fdatasync,write,mkdir,mkdirat",
+            "-o",
+        ])
         .arg(&trace)
         .arg(std::env::current_exe().unwrap())
         .args(["strace_child_process", "--exact", "--nocapture", "--test-threads=1"])
@@ -116,6 +126,9 @@ fn every_acknowledgement_follows_real_fsyncs() {
     }
     let text = std::fs::read_to_string(&trace).unwrap();
     let log = format!("{}/db/db", data_dir.display());
+    let payloads_root = format!("{}/payloads", data_dir.display());
+    // Message folders created, and whether an fsync of `payloads/` completed after their creation.
+    let mut folder_name_durable = std::collections::HashMap::<String, bool>::new();
     // Unfinished sync calls per thread; paths whose sync completed; whether the log was synced since the last ack.
     let mut pending = std::collections::HashMap::<String, String>::new();
     let mut synced = Vec::<String>::new();
@@ -136,6 +149,14 @@ fn every_acknowledgement_follows_real_fsyncs() {
                 pending.insert(pid, path);
             } else if succeeded {
                 completed = Some(path);
+            }
+        } else if let Some(call) = line.find("mkdir").filter(|_| succeeded) {
+            // `mkdir("/path", 0777) = 0` or `mkdirat(AT_FDCWD</cwd>, "/path", 0777) = 0`
+            let rest = &line[call..];
+            let rest = &rest[rest.find('"').unwrap() + 1..];
+            let path = &rest[..rest.find('"').unwrap()];
+            if let Some(key) = path.strip_prefix(&format!("{payloads_root}/")) {
+                folder_name_durable.insert(key.to_string(), false);
             }
         } else if line.contains("sync resumed>") {
             completed = pending.remove(&pid).filter(|_| succeeded);
@@ -159,11 +180,19 @@ fn every_acknowledgement_follows_real_fsyncs() {
                 synced.iter().any(|p| p.ends_with(&folder)),
                 "ACK {key} before its payload folder was fsynced"
             );
+            assert_eq!(
+                folder_name_durable.get(&key),
+                Some(&true),
+                "ACK {key} before the name of its payload folder was made durable by an fsync of payloads/"
+            );
             log_synced_since_ack = false;
             acks += 1;
         }
         if let Some(path) = completed {
             log_synced_since_ack |= path == log;
+            if path == payloads_root {
+                folder_name_durable.values_mut().for_each(|durable| *durable = true);
+            }
             synced.push(path);
         }
     }

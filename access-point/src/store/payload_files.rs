@@ -5,8 +5,14 @@
 //! referenced by a record only after this returns, and the record is acknowledged only after the database flush, so
 //! no acknowledged record ever points at a half-written file. Interrupted writes leave `.tmp-*` files and folders
 //! without a record; [`PayloadFiles::sweep`] (run by `Store::recover` at start) removes both.
+//!
+//! A new message folder's name is made durable in `payloads/` before its part is written, by an fsync of
+//! `payloads/` that concurrent writers share: a writer whose folder was created before an fsync of `payloads/`
+//! began needs no fsync of its own (a group commit on the folder, see [`RootSync`]).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use openssl::sha::Sha256;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -26,6 +32,37 @@ pub const SMALL_PART_BYTES: usize = 256 * 1024;
 pub struct PayloadFiles {
     data_dir: PathBuf,
     root: PathBuf,
+    root_sync: Arc<RootSync>,
+}
+
+/// Shares fsyncs of the payload folder `payloads/` between writers that created message folders in it.
+///
+/// A writer counts its folder in `created` after `mkdir` returned, then takes `synced` (the count of folders an
+/// fsync of `payloads/` has covered). When that count already includes its folder, an fsync that began after its
+/// `mkdir` has completed and it is done; else it reads `created` (every folder counted so far is complete), fsyncs
+/// `payloads/` and records that count. Writers arriving during an fsync wait for the lock and usually find
+/// themselves covered by the next one, so N concurrent folders cost fewer than N fsyncs, never fewer guarantees.
+#[derive(Debug, Default)]
+struct RootSync {
+    created: AtomicU64,
+    synced: Mutex<u64>,
+    fsyncs: AtomicU64,
+}
+
+impl RootSync {
+    /// Returns once the name of a folder created (by this thread) before the call is durable in `root`.
+    fn folder_created(&self, root: &Path) -> StoreResult<()> {
+        let mine = self.created.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut synced = self.synced.lock().unwrap_or_else(|p| p.into_inner());
+        if *synced >= mine {
+            return Ok(());
+        }
+        let covered = self.created.load(Ordering::SeqCst);
+        fsync_dir(root)?;
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        *synced = covered;
+        Ok(())
+    }
 }
 
 /// What a sweep removed.
@@ -46,7 +83,13 @@ impl PayloadFiles {
         Ok(PayloadFiles {
             data_dir: data_dir.to_path_buf(),
             root,
+            root_sync: Arc::default(),
         })
+    }
+
+    /// Number of fsyncs of `payloads/` run for new message folders so far (for measurements and tests).
+    pub fn folder_fsyncs(&self) -> u64 {
+        self.root_sync.fsyncs.load(Ordering::Relaxed)
     }
 
     /// The folder that holds the parts of `key`.
@@ -84,9 +127,9 @@ impl PayloadFiles {
             return Err(StoreError::PayloadTooLarge { limit: max_size });
         }
         if head.len() <= SMALL_PART_BYTES {
-            let root = self.root.clone();
+            let (root, root_sync) = (self.root.clone(), self.root_sync.clone());
             let (size, sha256) =
-                blocking(move || write_small_part(&root, &dir, key, index, &final_name, &head)).await?;
+                blocking(move || write_small_part(&root, &root_sync, &dir, key, index, &final_name, &head)).await?;
             return Ok(self.describe(key, content_id, mime_type, size, sha256, index));
         }
         self.ensure_message_dir(&dir).await?;
@@ -121,11 +164,11 @@ impl PayloadFiles {
         sha256: &[u8; 32],
     ) -> StoreResult<PayloadPart> {
         let dir = self.message_dir(key);
-        let root = self.root.clone();
+        let (root, root_sync) = (self.root.clone(), self.root_sync.clone());
         let source = source.to_path_buf();
         let final_name = format!("{index}.bin");
         blocking(move || {
-            create_message_dir(&root, &dir)?;
+            create_message_dir(&root, &root_sync, &dir)?;
             let target = dir.join(&final_name);
             std::fs::File::open(&source)
                 .and_then(|f| f.sync_all())
@@ -155,9 +198,9 @@ impl PayloadFiles {
     }
 
     async fn ensure_message_dir(&self, dir: &Path) -> StoreResult<()> {
-        let root = self.root.clone();
+        let (root, root_sync) = (self.root.clone(), self.root_sync.clone());
         let dir = dir.to_path_buf();
-        blocking(move || create_message_dir(&root, &dir)).await
+        blocking(move || create_message_dir(&root, &root_sync, &dir)).await
     }
 
     fn describe(
@@ -277,12 +320,12 @@ impl PayloadFiles {
 }
 
 /// Creates the folder of a message (and makes its name durable in `root`) unless it exists.
-fn create_message_dir(root: &Path, dir: &Path) -> StoreResult<()> {
+fn create_message_dir(root: &Path, root_sync: &RootSync, dir: &Path) -> StoreResult<()> {
     if dir.is_dir() {
         return Ok(());
     }
     std::fs::create_dir_all(dir).map_err(|e| StoreError::io(format!("creating {}", dir.display()), e))?;
-    fsync_dir(root)
+    root_sync.folder_created(root)
 }
 
 fn already_written(index: u32, key: MessageKey) -> StoreError {
@@ -309,6 +352,7 @@ fn publish(temp: &Path, dir: &Path, final_name: &str, index: u32, key: MessageKe
 /// Writes a small part held in memory: temporary file, fsync, final name, folder fsync.
 fn write_small_part(
     root: &Path,
+    root_sync: &RootSync,
     dir: &Path,
     key: MessageKey,
     index: u32,
@@ -316,7 +360,7 @@ fn write_small_part(
     data: &[u8],
 ) -> StoreResult<(u64, String)> {
     use std::io::Write;
-    create_message_dir(root, dir)?;
+    create_message_dir(root, root_sync, dir)?;
     let temp = dir.join(format!("{TEMP_PREFIX}{index}-{}", uuid::Uuid::new_v4().simple()));
     let written = std::fs::OpenOptions::new()
         .write(true)
@@ -414,6 +458,45 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn each_new_folder_is_covered_by_an_fsync_of_the_payload_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = PayloadFiles::open(dir.path()).unwrap();
+        // One writer at a time: every new folder needs its own fsync of payloads/.
+        for n in 0..3u64 {
+            let mut data: &[u8] = b"x";
+            files
+                .write_part(MessageKey(0x10 + n), 0, "p@x", "text/plain", &mut data, 16)
+                .await
+                .unwrap();
+            assert_eq!(files.folder_fsyncs(), n + 1);
+        }
+        // A second part goes into an existing folder: no fsync of payloads/.
+        let mut data: &[u8] = b"y";
+        files
+            .write_part(MessageKey(0x10), 1, "q@x", "text/plain", &mut data, 16)
+            .await
+            .unwrap();
+        assert_eq!(files.folder_fsyncs(), 3);
+        // Concurrent writers may share fsyncs, but at least one runs after the last folder was created.
+        let writes = (0..8u64).map(|n| {
+            let files = files.clone();
+            tokio::spawn(async move {
+                let mut data: &[u8] = b"z";
+                files
+                    .write_part(MessageKey(0x100 + n), 0, "p@x", "text/plain", &mut data, 16)
+                    .await
+                    .unwrap();
+            })
+        });
+        for write in writes.collect::<Vec<_>>() {
+            write.await.unwrap();
+        }
+        let shared = files.folder_fsyncs() - 3;
+        assert!((1..=8).contains(&shared), "{shared} fsyncs for 8 folders");
+        assert_eq!(*files.root_sync.synced.lock().unwrap(), 3 + 8);
+    }
 
     #[tokio::test]
     async fn written_part_is_complete_hashed_and_inside_its_folder() {
