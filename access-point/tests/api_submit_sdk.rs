@@ -48,6 +48,12 @@ fn two_linked_aps(root: &Path, extra_a: &str) -> (PathBuf, PathBuf) {
     }
     add_peer_from(&files[0], &files[1]).unwrap();
     add_peer_from(&files[1], &files[0]).unwrap();
+    // A signs for SENDER (`protection: sign`) with its message certificate, registered for SENDER.
+    let mut text = std::fs::read_to_string(&files[0]).unwrap();
+    text.push_str(&format!(
+        "\n[sdk]\ne2e_signers = {{ {SENDER:?} = \"keys/message.pem\" }}\n"
+    ));
+    std::fs::write(&files[0], text).unwrap();
     if !extra_a.is_empty() {
         let text = std::fs::read_to_string(&files[0]).unwrap();
         assert!(text.contains("\n[limits]\n"), "init writes a [limits] section");

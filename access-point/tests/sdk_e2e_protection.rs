@@ -1,12 +1,17 @@
-//! End-to-end (XHE) protection on receipt, on two real access points (127.0.0.1, mutual TLS). B trusts A's CA
-//! for XHE signatures (`[sdk] e2e_anchors`) and decrypts with its own end-to-end key (`[sdk] e2e_key`):
+//! End-to-end (XHE) protection on receipt, on two real access points (127.0.0.1, mutual TLS). B trusts A's and its
+//! own CA for XHE signatures (`[sdk] e2e_anchors`), registers A's message certificate as the signing certificate of
+//! A's participant and its own for `OTHER_ORG` (`[sdk] e2e_signers`), and decrypts with its own end-to-end key
+//! (`[sdk] e2e_key`):
 //! * a message signed by A's AP (`protection: sign` through A's API) lands in B's inbox, the verification in its
 //!   history;
 //! * a message encrypted for B's end-to-end certificate and signed lands decrypted: the attachment downloads byte
 //!   for byte through B's API;
 //! * a tampered signed envelope and an envelope signed by a certificate outside B's anchors are answered with a
 //!   kvittens REJECTED (SIG) that reaches A, and neither is in B's inbox;
-//! * a payload encrypted for someone else's key is REJECTED (SIG) too, and nothing is in the inbox.
+//! * a payload encrypted for someone else's key is REJECTED (SIG) too, and nothing is in the inbox;
+//! * an envelope from A's participant validly signed by another trusted organisation's certificate (B's, registered
+//!   for `OTHER_ORG`) is REJECTED (SIG): the signer must be the sending organisation;
+//! * A's API refuses (422) to sign for a sender whose registered certificate is not A's, or that has none.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,6 +35,8 @@ use openssl::x509::X509;
 const SENDER: &str = "0203:ap0001-dev.example";
 const RECIPIENT: &str = "0203:ap0002-dev.example";
 const FUNCTION: &str = "socialtjanst";
+/// Another organisation of the federation, whose registered signing certificate is B's message certificate.
+const OTHER_ORG: &str = "0203:other.example";
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -39,8 +46,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Creates and links A and B; B verifies XHE signatures against A's CA and decrypts with its message key pair
-/// named explicitly as its end-to-end key.
+/// Creates and links A and B; B verifies XHE signatures against A's and its own CA, with A's message certificate
+/// registered for `SENDER` and B's for `OTHER_ORG`, and decrypts with its message key pair named explicitly as its
+/// end-to-end key. A registers its own certificate for `SENDER` and B's for `OTHER_ORG` (for `protection: sign`).
 fn two_linked_aps(root: &Path) -> (PathBuf, PathBuf) {
     let mut files = Vec::new();
     for (name, party) in [("a", "AP0001-DEV"), ("b", "AP0002-DEV")] {
@@ -54,12 +62,21 @@ fn two_linked_aps(root: &Path) -> (PathBuf, PathBuf) {
         .unwrap();
         files.push(outcome.config_file);
     }
+    let signers = format!(
+        "e2e_signers = {{ {SENDER:?} = {:?}, {OTHER_ORG:?} = {:?} }}",
+        root.join("a/keys/message.pem"),
+        root.join("b/keys/message.pem")
+    );
     let mut text = std::fs::read_to_string(&files[1]).unwrap();
     text.push_str(&format!(
-        "\n[sdk]\ne2e_anchors = [{:?}]\ne2e_key = \"keys/message.key.pem\"\ne2e_cert = \"keys/message.pem\"\n",
-        root.join("a/keys/ca.pem")
+        "\n[sdk]\ne2e_anchors = [{:?}, {:?}]\ne2e_key = \"keys/message.key.pem\"\ne2e_cert = \"keys/message.pem\"\n{signers}\n",
+        root.join("a/keys/ca.pem"),
+        root.join("b/keys/ca.pem"),
     ));
     std::fs::write(&files[1], text).unwrap();
+    let mut text = std::fs::read_to_string(&files[0]).unwrap();
+    text.push_str(&format!("\n[sdk]\n{signers}\n"));
+    std::fs::write(&files[0], text).unwrap();
     add_peer_from(&files[0], &files[1]).unwrap();
     add_peer_from(&files[1], &files[0]).unwrap();
     (files[0].clone(), files[1].clone())
@@ -430,6 +447,50 @@ async fn signed_and_encrypted_envelopes_are_verified_and_opened_on_receipt() {
         .message_id;
     let reason = rejected_with_sig(&a, &b, &wrong_key).await;
     assert!(reason.contains("could not be decrypted"), "{reason}");
+
+    // From A's participant, validly signed by a certificate B trusts, but one registered for another organisation:
+    // REJECTED SIG, not in the inbox (the signer must be the sending organisation).
+    let b_key = load_private_key(&b_config.keys.message.key).unwrap();
+    let b_cert = load_certificate(&b_config.keys.message.cert).unwrap();
+    let impostor =
+        xhe_signature::sign(sdk_xhe(&noise(1_000, 13)).render().unwrap().as_bytes(), &b_key, &b_cert).unwrap();
+    let impostor_id = a
+        .submit(submission(tmp.path(), "impostor.xml", &impostor))
+        .await
+        .unwrap()
+        .message_id;
+    let reason = rejected_with_sig(&a, &b, &impostor_id).await;
+    assert!(
+        reason.contains("not the signing certificate registered for the sending organisation"),
+        "{reason}"
+    );
+
+    // A's API does not sign for an organisation whose registered certificate is another one, nor for one without.
+    for (sender, expected) in [
+        (OTHER_ORG, "not the signing certificate registered"),
+        ("0203:unregistered.example", "no signing certificate is registered"),
+    ] {
+        let metadata = serde_json::json!({
+            "format": "sdk",
+            "sender": {"participant": sender, "functional_address": "registrator"},
+            "recipient": {"participant": RECIPIENT, "functional_address": FUNCTION},
+            "subject": "Begäran om yttrande",
+            "protection": "sign",
+        });
+        let upload = UploadPayload {
+            path: document.clone(),
+            mime_type: "application/pdf".into(),
+        };
+        let err = a_client
+            .submit_with(&metadata, &[upload], &SubmitOptions::default())
+            .await
+            .unwrap_err();
+        let access_point::api::client::ClientError::Problem { status, detail, .. } = err else {
+            panic!("{sender}: expected a problem answer, got {err}")
+        };
+        assert_eq!(status.as_u16(), 422, "{sender}: {detail}");
+        assert!(detail.contains(expected), "{sender}: {detail}");
+    }
 
     let inbox = b.store().inbox_list(InboxQuery::default()).await.unwrap();
     assert_eq!(inbox.items.len(), 2, "only the two good messages are in B's inbox");

@@ -95,7 +95,8 @@ pub enum SubmitFormat {
 pub enum Protection {
     #[default]
     None,
-    /// Enveloped XHE signature with the access point's message key.
+    /// Enveloped XHE signature with the access point's message key, which must be the signing certificate
+    /// registered for the sender organisation (`[sdk] e2e_signers` or its CertPub signing certificate), else 422.
     Sign,
     /// Payload encrypted for the recipient's CertPub encryption certificate (from discovery), then signed.
     SignAndEncrypt,

@@ -1,5 +1,6 @@
 //! `[sdk]`: the SDK business layer on received messages (inbox, kvittens), owned by `sdk::inbound`.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer};
@@ -31,6 +32,12 @@ pub struct SdkConfig {
     /// covered by a current CRL.
     #[serde(deserialize_with = "one_or_many")]
     pub e2e_crls: Vec<PathBuf>,
+    /// Signing certificates exchanged bilaterally (Kuverteringsprofil XHE §3.1), by sending participant id
+    /// (`"0203:example.se" = "certs/example.pem"`, a PEM/DER file or folder). A received signed XHE whose FromParty
+    /// has an entry must be signed by one of these certificates; without an entry, the sender's CertPub signing
+    /// certificate from `[discovery]` is required; with neither, the signature is refused. The API's
+    /// `protection: sign` checks its own signing certificate against the same registration.
+    pub e2e_signers: BTreeMap<String, PathBuf>,
     /// This organisation's end-to-end private key (PEM, RSA): the key of the certificate the SMP publishes as our
     /// CertPub encryption certificate. Received XHE payloads encrypted for it are decrypted after their signature
     /// verified. Set together with `e2e_cert`.
@@ -55,6 +62,7 @@ impl Default for SdkConfig {
             classify_concurrency: 4,
             e2e_anchors: Vec::new(),
             e2e_crls: Vec::new(),
+            e2e_signers: BTreeMap::new(),
             e2e_key: None,
             e2e_cert: None,
             e2e_use_message_key: false,
@@ -76,6 +84,18 @@ pub(super) fn resolve_and_check(config: &mut Config) -> Result<(), ConfigError> 
     sdk.e2e_crls.iter_mut().for_each(resolve);
     for p in [&mut sdk.e2e_key, &mut sdk.e2e_cert].into_iter().flatten() {
         resolve(p);
+    }
+    sdk.e2e_signers.values_mut().for_each(resolve);
+    if let Some(bad) = config
+        .sdk
+        .e2e_signers
+        .keys()
+        .find(|id| address_book_client::ParticipantId::parse(id).is_err())
+    {
+        return Err(config.error(
+            "sdk.e2e_signers",
+            format!("{bad:?} is not a participant id (e.g. 0203:example.se)"),
+        ));
     }
     match (&config.sdk.e2e_key, &config.sdk.e2e_cert) {
         (Some(_), None) => return Err(config.error("sdk.e2e_key", "needs sdk.e2e_cert too")),

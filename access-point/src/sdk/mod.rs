@@ -4,6 +4,7 @@
 //!   [`xhe_rules`] implements each rule of DIGG's XHE schematron (`R1-XHE` … `R14-XHE`) as a Rust check;
 //!   [`xhe_signature`] adds the optional enveloped XHE signature (rsa-sha256) and its verification, and
 //!   [`xhe_encryption`] the payload encryption for the recipient's CertPub certificate (verify before decrypt).
+//!   [`signer_identity`] says which certificate may sign for a sending organisation (CertPub or `e2e_signers`).
 //! - [`kvittens`]: the message receipt (UBL ApplicationResponse, customisation
 //!   `urn:fdc:digg.se:edelivery:messagetype:response:1`): build ACCEPTED / REJECTED with reason codes SV / BV / SIG,
 //!   parse, link to the original XHE id, and the rules `R1-APP` … `R9-APP` of DIGG's kvittens schematron.
@@ -24,6 +25,7 @@ pub mod outbound;
 pub mod xhe;
 pub mod xhe_encryption;
 pub mod xhe_rules;
+pub mod signer_identity;
 pub mod xhe_signature;
 mod xml;
 

@@ -1,6 +1,8 @@
-//! End-to-end protection on receipt (Kuverteringsprofil XHE §3.4): an enveloped XHE signature is verified, and
-//! its signer's certificate checked against `[sdk] e2e_anchors`, before anything else reads the envelope; an
-//! encrypted payload is then decrypted with this organisation's end-to-end key (`[sdk] e2e_key`).
+//! End-to-end protection on receipt (Kuverteringsprofil XHE §3.2, §3.4, §3.5): an enveloped XHE signature is
+//! verified, its signer's certificate checked against `[sdk] e2e_anchors` (§3.5 [a]) and against the certificates
+//! registered for the envelope's sending organisation ([`crate::sdk::signer_identity`], §3.5 [b]), before anything
+//! else reads the envelope; an encrypted payload is then decrypted with this organisation's end-to-end key
+//! (`[sdk] e2e_key`).
 //!
 //! The stored payload is never changed (it is the evidence of what arrived). A decrypted envelope is written next
 //! to it as the derived file [`OPENED_XHE_FILE`], and the inbox reads that file ([`inbox_xhe_path`]) for the
@@ -19,6 +21,7 @@ use super::scan::scan_envelope;
 use crate::msh::node::NodeShared;
 use crate::pki::{Purpose, TrustStore};
 use crate::sdk::kvittens::{ReasonCode, RejectionReason, NO_LOCATION};
+use crate::sdk::signer_identity::{check_signer, registered_signers, RegisteredSigners, SignerLookupError};
 use crate::sdk::xhe::DSIG_NS;
 use crate::sdk::xhe_encryption::{open, XheEncryptionError};
 use crate::sdk::xhe_signature::{subject, verify_trusted_and_parse};
@@ -49,6 +52,8 @@ pub(crate) enum ProtectionError {
     Config(#[from] crate::config::ConfigError),
     #[error("writing the decrypted envelope: {0}")]
     Io(#[from] std::io::Error),
+    #[error("the sender's signing certificate could not be looked up: {0}")]
+    SignerLookup(String),
 }
 
 /// Whether the envelope skeleton has a `ds:Signature` as a child of `x:XHE` (the enveloped signature).
@@ -89,6 +94,14 @@ pub(crate) async fn check(
             part.size
         )));
     }
+    // The sender named by the envelope (not yet verified): its registered certificates are looked up first, and
+    // once the signature verified, the verified envelope must name the same sender.
+    let registered = match registered_signers(config, &envelope.xhe.from.id, &envelope.xhe.scope.ebms_action()).await {
+        Ok(registered) => registered,
+        Err(SignerLookupError::NotRegistered(text)) => return Ok(refused(text)),
+        Err(SignerLookupError::Unavailable(text)) => return Err(ProtectionError::SignerLookup(text)),
+        Err(SignerLookupError::Config(e)) => return Err(e.into()),
+    };
     let path = shared.store.payload_files().path_of(record.key, part)?;
     let key_pair = if envelope.xhe.payload.is_encrypted() {
         shared.e2e_key.clone()
@@ -99,9 +112,10 @@ pub(crate) async fn check(
         max_bytes: usize::try_from(max).unwrap_or(usize::MAX),
         ..limits
     };
-    let outcome = tokio::task::spawn_blocking(move || verify_and_open(&path, &trust, &xml_limits, key_pair))
-        .await
-        .map_err(|e| std::io::Error::other(e.to_string()))??;
+    let outcome =
+        tokio::task::spawn_blocking(move || verify_and_open(&path, &trust, &registered, &xml_limits, key_pair))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))??;
     let (opened, note) = match outcome {
         Verified::Refused(text) => return Ok(refused(text)),
         Verified::Clear { signer } => (None, format!("XHE signature verified, signed by {signer}")),
@@ -157,10 +171,12 @@ enum Verified {
     Opened { signer: String, xml: Vec<u8> },
 }
 
-/// Reads the whole stored envelope, verifies its signature and the signer's chain, then decrypts.
+/// Reads the whole stored envelope, verifies its signature, the signer's chain and that the signer is registered
+/// for the envelope's sender, then decrypts.
 fn verify_and_open(
     path: &Path,
     trust: &TrustStore,
+    registered: &RegisteredSigners,
     limits: &ParseLimits,
     key_pair: Option<crate::pki::keys::KeyPair>,
 ) -> Result<Verified, ProtectionError> {
@@ -175,6 +191,9 @@ fn verify_and_open(
         Ok(verified) => verified,
         Err(e) => return Ok(Verified::Refused(e.to_string())),
     };
+    if let Err(text) = check_signer(&signer, &xhe.from.id, registered) {
+        return Ok(Verified::Refused(text));
+    }
     let signer = subject(&signer);
     if !xhe.payload.is_encrypted() {
         return Ok(Verified::Clear { signer });

@@ -1,0 +1,257 @@
+//! Who may sign an XHE for a sending organisation: the rule both sides of the access point apply.
+//!
+//! DIGG's Transportmodell Utökad Bas §2.9.1 has the receiver check "att signatur gjorts av avsändande Deltagare"
+//! (the signature was made by the *sending* participant), and §2.9.3 does it "genom avsändande Deltagares signatur
+//! och slagning i Certifikatspubliceringstjänsten". Kuverteringsprofil XHE §3.5 [b]: when CertPub is used, the
+//! signing certificate is compared with the certificate published for that purpose, "för att försäkra sig om att
+//! signeringscertifikatet som använts är det som är registrerat för Deltagaren"; §3.1 allows bilateral exchange
+//! instead of CertPub. A certificate that merely chains to the federation's CAs (`[sdk] e2e_anchors`, §3.5 [a])
+//! proves nothing about *which* organisation signed, so the signer must be one of the certificates registered for
+//! the envelope's FromParty:
+//!
+//! 1. `[sdk] e2e_signers` (bilateral exchange): the certificates configured for that participant, when it has an
+//!    entry;
+//! 2. otherwise, with `[discovery]`: the participant's CertPub signing certificates from its SMP (for the envelope's
+//!    document id);
+//! 3. otherwise nothing is registered and the signature is refused.
+//!
+//! The comparison is of the whole certificate (DER), as §3.5 [b] says "jämföras med det certifikat som publicerats".
+
+use std::path::Path;
+
+use address_book_client::{DocumentId, ParticipantId};
+use openssl::x509::X509;
+
+use crate::config::Config;
+use crate::pki::keys::load_certificates_from;
+
+/// Where the registered certificates came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignerSource {
+    /// `[sdk] e2e_signers` (certificates exchanged bilaterally).
+    Configured,
+    /// The participant's CertPub signing certificates, from SMP discovery.
+    CertPub,
+}
+
+impl SignerSource {
+    fn describe(self) -> &'static str {
+        match self {
+            SignerSource::Configured => "[sdk] e2e_signers",
+            SignerSource::CertPub => "its CertPub signing certificate",
+        }
+    }
+}
+
+/// The certificates registered for one sending participant.
+#[derive(Debug, Clone)]
+pub struct RegisteredSigners {
+    pub participant: ParticipantId,
+    pub source: SignerSource,
+    pub certificates: Vec<X509>,
+}
+
+/// Why the registered certificates of a participant could not be found.
+#[derive(Debug, thiserror::Error)]
+pub enum SignerLookupError {
+    /// A definite answer: nothing is registered (a signature by this participant is refused).
+    #[error("{0}")]
+    NotRegistered(String),
+    /// The SML/SMP could not be asked now (try again later).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The configuration could not be read.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+}
+
+/// The certificates registered for `sender` (an XHE FromParty id such as `0203:example.se`); see the module
+/// documentation for the order of the sources. `document_id` is the envelope's document id as the SMP names it
+/// (`busdox-docid-qns::…`), used only for the CertPub lookup.
+pub async fn registered_signers(
+    config: &Config,
+    sender: &str,
+    document_id: &str,
+) -> Result<RegisteredSigners, SignerLookupError> {
+    let participant = ParticipantId::parse(sender).map_err(|e| {
+        SignerLookupError::NotRegistered(format!("the XHE sender {sender:?} is not a participant id: {e}"))
+    })?;
+    if let Some(path) = configured_path(config, &participant) {
+        let certificates = load_configured(config, path)?;
+        return Ok(RegisteredSigners {
+            participant,
+            source: SignerSource::Configured,
+            certificates,
+        });
+    }
+    let not_registered = || {
+        SignerLookupError::NotRegistered(format!(
+            "no signing certificate is registered for {participant}: it has no [sdk] e2e_signers entry and \
+             [discovery] (CertPub) is not configured"
+        ))
+    };
+    if config.discovery.is_none() {
+        return Err(not_registered());
+    }
+    let trust = config.message_trust_store()?;
+    let Some(resolver) = crate::msh::discovery_resolver::from_config(config, &trust)? else {
+        return Err(not_registered());
+    };
+    let document = DocumentId::parse(document_id)
+        .map_err(|e| SignerLookupError::NotRegistered(format!("document id {document_id:?}: {e}")))?;
+    let resolved = match resolver.discovery().resolve(&participant, &document).await {
+        Ok(resolved) => resolved,
+        Err(e) if e.is_unavailability() => {
+            return Err(SignerLookupError::Unavailable(format!(
+                "CertPub lookup of {participant} via {}: {e}",
+                e.service()
+            )))
+        }
+        Err(e) => {
+            return Err(SignerLookupError::NotRegistered(format!(
+                "CertPub lookup of {participant} via {}: {e}",
+                e.service()
+            )))
+        }
+    };
+    let certificates: Vec<X509> = resolved
+        .certpub
+        .signing
+        .iter()
+        .filter_map(|der| X509::from_der(der).ok())
+        .collect();
+    if certificates.is_empty() {
+        return Err(SignerLookupError::NotRegistered(format!(
+            "the SMP publishes no CertPub signing certificate for {participant}"
+        )));
+    }
+    Ok(RegisteredSigners {
+        participant,
+        source: SignerSource::CertPub,
+        certificates,
+    })
+}
+
+/// The `[sdk] e2e_signers` file for `participant` (keys compared as participant ids: case-insensitive value).
+fn configured_path<'a>(config: &'a Config, participant: &ParticipantId) -> Option<&'a Path> {
+    config
+        .sdk
+        .e2e_signers
+        .iter()
+        .find(|(id, _)| ParticipantId::parse(id).is_ok_and(|id| &id == participant))
+        .map(|(_, path)| path.as_path())
+}
+
+fn load_configured(config: &Config, path: &Path) -> Result<Vec<X509>, SignerLookupError> {
+    let certificates = load_certificates_from(path).map_err(|e| config.error("sdk.e2e_signers", e.to_string()))?;
+    if certificates.is_empty() {
+        return Err(config
+            .error("sdk.e2e_signers", format!("{} holds no certificate", path.display()))
+            .into());
+    }
+    Ok(certificates)
+}
+
+/// Whether `signer` (the certificate of a verified signature) is one of the certificates registered for the
+/// envelope's sender, and the envelope's FromParty (`from`, as read from the verified envelope) is the participant
+/// they were looked up for. The error text is for the kvittens reason and the history.
+pub fn check_signer(signer: &X509, from: &str, registered: &RegisteredSigners) -> Result<(), String> {
+    let same_participant = ParticipantId::parse(from).is_ok_and(|id| id == registered.participant);
+    if !same_participant {
+        return Err(format!(
+            "the signed XHE's sender {from:?} is not the participant {} its signer was looked up for",
+            registered.participant
+        ));
+    }
+    let der = signer.to_der().map_err(|e| format!("signing certificate: {e}"))?;
+    let registered_der = registered.certificates.iter().filter_map(|c| c.to_der().ok());
+    if registered_der.into_iter().any(|r| r == der) {
+        return Ok(());
+    }
+    Err(format!(
+        "the XHE is signed by {}, which is not the signing certificate registered for the sending organisation {} \
+         ({})",
+        crate::sdk::xhe_signature::subject(signer),
+        registered.participant,
+        registered.source.describe()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sdk::xhe_signature::tests::key_and_cert;
+
+    fn registered(participant: &str, certificates: Vec<X509>) -> RegisteredSigners {
+        RegisteredSigners {
+            participant: ParticipantId::parse(participant).unwrap(),
+            source: SignerSource::Configured,
+            certificates,
+        }
+    }
+
+    #[test]
+    fn only_a_registered_certificate_of_the_sender_passes() {
+        let (_, org_a) = key_and_cert("org-a");
+        let (_, org_b) = key_and_cert("org-b");
+        let a = registered("0203:a.example.se", vec![org_b.clone(), org_a.clone()]);
+        assert!(check_signer(&org_a, "0203:a.example.se", &a).is_ok());
+        assert!(
+            check_signer(&org_a, "0203:A.Example.se", &a).is_ok(),
+            "participant ids compare case-insensitively"
+        );
+        let only_a = registered("0203:a.example.se", vec![org_a.clone()]);
+        let err = check_signer(&org_b, "0203:a.example.se", &only_a).unwrap_err();
+        assert!(err.contains("not the signing certificate registered"), "{err}");
+        let err = check_signer(&org_a, "0203:b.example.se", &only_a).unwrap_err();
+        assert!(err.contains("is not the participant"), "{err}");
+    }
+
+    #[test]
+    fn same_key_in_another_certificate_is_not_the_registered_certificate() {
+        let (key, org_a) = key_and_cert("org-a");
+        let mut builder = openssl::x509::X509Builder::new().unwrap();
+        builder.set_version(2).unwrap();
+        let mut name = openssl::x509::X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", "org-c").unwrap();
+        let name = name.build();
+        builder.set_subject_name(&name).unwrap();
+        builder.set_issuer_name(&name).unwrap();
+        builder.set_pubkey(&key).unwrap();
+        builder
+            .set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        builder
+            .set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap())
+            .unwrap();
+        builder.sign(&key, openssl::hash::MessageDigest::sha256()).unwrap();
+        let reissued = builder.build();
+        let a = registered("0203:a.example.se", vec![org_a]);
+        assert!(check_signer(&reissued, "0203:a.example.se", &a).is_err());
+    }
+
+    #[tokio::test]
+    async fn configured_signers_come_first_and_nothing_registered_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, org_a) = key_and_cert("org-a");
+        std::fs::write(dir.path().join("a.pem"), org_a.to_pem().unwrap()).unwrap();
+        let text = format!(
+            "{}[sdk]\ne2e_signers = {{ \"0203:a.example.se\" = \"a.pem\" }}\n",
+            crate::cli::init::render_config("AP0001-DEV", 8443, 8080)
+        );
+        let config = Config::from_toml(&text, &dir.path().join("ap.toml")).unwrap();
+        let document = "busdox-docid-qns::urn:riv:infrastructure:messaging:MessageWithAttachments:3::messagePayload##3.0::tm-base-ext-sigenc";
+        let found = registered_signers(&config, "0203:A.example.se", document)
+            .await
+            .unwrap();
+        assert_eq!(found.source, SignerSource::Configured);
+        assert_eq!(found.certificates.len(), 1);
+        let err = registered_signers(&config, "0203:b.example.se", document)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, SignerLookupError::NotRegistered(text) if text.contains("[sdk] e2e_signers")),
+            "{err:?}"
+        );
+    }
+}
