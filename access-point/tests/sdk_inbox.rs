@@ -361,10 +361,23 @@ async fn inbox_fetch_ack_and_kvittens_accepted_round_trip() {
         .map(|i| i["message_id"].as_str().unwrap())
         .collect();
     assert_eq!(listed_ids, vec![other.message_id.as_str()]);
+    // Outside the scope reads exactly like an unknown id (404, same detail), so ids do not leak.
     let denied = access_point::api::inbox::show(&b, &narrow, &sent.message_id).await;
-    assert_eq!(denied.status(), http::StatusCode::FORBIDDEN);
+    assert_eq!(denied.status(), http::StatusCode::NOT_FOUND);
+    let denied_body = denied.into_body().collect().await.unwrap().to_bytes();
+    let unknown = access_point::api::inbox::show(&b, &narrow, "no-such-id").await;
+    assert_eq!(unknown.status(), http::StatusCode::NOT_FOUND);
+    let unknown_body = unknown.into_body().collect().await.unwrap().to_bytes();
+    let detail = |body: &[u8]| serde_json::from_slice::<serde_json::Value>(body).unwrap()["detail"].clone();
+    assert_eq!(
+        detail(&denied_body),
+        detail(&unknown_body)
+            .as_str()
+            .unwrap()
+            .replace("no-such-id", &sent.message_id)
+    );
     let denied = access_point::api::inbox::attachment(&b, &narrow, &sent.message_id, 0).await;
-    assert_eq!(denied.status(), http::StatusCode::FORBIDDEN);
+    assert_eq!(denied.status(), http::StatusCode::NOT_FOUND);
     let own = scoped(FUNCTION, vec![Permission::Read]);
     let allowed = access_point::api::inbox::attachment(&b, &own, &sent.message_id, 1).await;
     assert_eq!(allowed.status(), http::StatusCode::OK);

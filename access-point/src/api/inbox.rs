@@ -12,7 +12,8 @@
 //!   "description":"..."}` sends the kvittens to the original sender's access point.
 //!
 //! Every handler checks the caller's scope for the entry's recipient participant and functional address
-//! (`Read` to list, fetch and acknowledge, `Send` for a kvittens); a message outside the scope is `403`.
+//! (`Read` to list, fetch and acknowledge, `Send` for a kvittens); a message the caller may not read is `404`, the
+//! same answer as an unknown id (ids do not leak), one it may read but not answer is `403`.
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
@@ -310,7 +311,9 @@ pub async fn list(node: &Node, caller: &Caller, query: Option<&str>) -> Response
     )
 }
 
-/// The inbox item of `message_id` if the caller may do `permission` on it.
+/// The inbox item of `message_id` if the caller may do `permission` on it. A message the caller may not even read
+/// is answered exactly like an unknown id (404), so that ids outside the caller's scope do not leak (the rule of
+/// `GET /api/v1/messages/{id}`); one it may read but not answer (`Send`) is 403.
 async fn item_for(
     node: &Node,
     caller: &Caller,
@@ -329,10 +332,13 @@ async fn item_for(
         Ok(None) => return Err(not_found()),
         Err(e) => return Err(store_problem(e)),
     };
+    if !caller.allows(Permission::Read, address(&item)) {
+        return Err(not_found());
+    }
     if !caller.allows(permission, address(&item)) {
         return Err(problem(
             ProblemType::Forbidden,
-            format!("message {message_id} is outside the caller's scope"),
+            format!("the caller may read message {message_id} but has no Send permission for it"),
         ));
     }
     Ok(item)
