@@ -8,52 +8,24 @@
 //! * every call leaves one audit line (actor, method, path, message id, status, remote address).
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 
-use access_point::api::client::{SubmitOptions, UploadPayload};
 use access_point::api::tokens::{ApiToken, TOKEN_PREFIX};
-use access_point::api::{ApiClient, ApiServer, ClientError};
+use access_point::api::{ApiClient, ClientError};
 use access_point::cli::api_token::{self, CreateArgs};
-use access_point::cli::init::{init, InitArgs};
-use access_point::config::link::add_peer_from;
 use access_point::config::Config;
-use access_point::msh::{Node, NodeOptions};
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
-const ORG_A: &str = "0203:ap0001-dev.example";
-const ORG_B: &str = "0203:ap0002-dev.example";
+mod support;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::{audit_lines, start_with_api, submit_sdk};
 
-/// A (started here) and B (only its configuration, so that A can address it), linked both ways.
-fn two_aps(root: &Path) -> PathBuf {
-    let mut files = Vec::new();
-    for (name, party) in [("a", "AP0001-DEV"), ("b", "AP0002-DEV")] {
-        let outcome = init(&InitArgs {
-            dir: root.join(name),
-            party: party.into(),
-            port: free_port(),
-            api_port: Some(free_port()),
-            force: false,
-        })
-        .unwrap();
-        files.push(outcome.config_file);
-    }
-    add_peer_from(&files[0], &files[1]).unwrap();
-    add_peer_from(&files[1], &files[0]).unwrap();
-    files.swap_remove(0)
-}
+const ORG_A: &str = support::A_PARTICIPANT;
+const ORG_B: &str = support::B_PARTICIPANT;
 
 struct Answer {
     status: StatusCode,
@@ -117,24 +89,6 @@ fn client(addr: SocketAddr, token: &str) -> ApiClient {
     ApiClient::new(addr).with_token(ApiToken::parse(token).unwrap())
 }
 
-/// An SDK submission from A's functional address `from_fa`.
-async fn submit_sdk(client: &ApiClient, document: &Path, from_org: &str, from_fa: &str) -> Result<String, ClientError> {
-    let metadata = serde_json::json!({
-        "format": "sdk",
-        "sender": {"participant": from_org, "functional_address": from_fa},
-        "recipient": {"participant": ORG_B, "functional_address": "socialtjanst"},
-        "subject": "Begäran om yttrande",
-    });
-    let files = [UploadPayload {
-        path: document.to_path_buf(),
-        mime_type: "application/xml".into(),
-    }];
-    client
-        .submit_with(&metadata, &files, &SubmitOptions::default())
-        .await
-        .map(|a| a.response.message_id)
-}
-
 fn problem_status(result: Result<String, ClientError>) -> StatusCode {
     match result {
         Err(ClientError::Problem { status, .. }) => status,
@@ -142,32 +96,11 @@ fn problem_status(result: Result<String, ClientError>) -> StatusCode {
     }
 }
 
-fn audit_lines(config: &Config) -> Vec<Value> {
-    let path = config.node.data_dir.join("audit/api-audit.jsonl");
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-async fn start(config: &Path) -> (Arc<Node>, ApiServer) {
-    let node = Arc::new(
-        Node::start(Config::load(config).unwrap(), NodeOptions::default())
-            .await
-            .unwrap(),
-    );
-    let api = ApiServer::start_on(node.clone(), "127.0.0.1:0".parse().unwrap(), false)
-        .await
-        .unwrap();
-    (node, api)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_authenticate_only_while_valid_and_rest_as_hashes() {
     let tmp = tempfile::tempdir().unwrap();
-    let config_file = two_aps(tmp.path());
-    let (node, api) = start(&config_file).await;
+    let config_file = support::two_linked_aps(tmp.path()).a;
+    let (node, api) = start_with_api(&config_file).await;
     let addr = api.local_addr();
     let config = node.config().clone();
     let probe = message_path("no-such-message@example");
@@ -246,8 +179,8 @@ async fn tokens_authenticate_only_while_valid_and_rest_as_hashes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_functional_address_token_reaches_only_its_own_messages() {
     let tmp = tempfile::tempdir().unwrap();
-    let config_file = two_aps(tmp.path());
-    let (node, api) = start(&config_file).await;
+    let config_file = support::two_linked_aps(tmp.path()).a;
+    let (node, api) = start_with_api(&config_file).await;
     let addr = api.local_addr();
     let config = node.config().clone();
     let document = tmp.path().join("brev.xml");
@@ -320,7 +253,7 @@ async fn a_functional_address_token_reaches_only_its_own_messages() {
 #[test]
 fn unauthenticated_access_is_refused_off_loopback() {
     let tmp = tempfile::tempdir().unwrap();
-    let config_file = two_aps(tmp.path());
+    let config_file = support::two_linked_aps(tmp.path()).a;
     let text = std::fs::read_to_string(&config_file).unwrap();
     let patched = text
         .replacen("[api]\nlisten = \"127.0.0.1:", "[api]\nlisten = \"0.0.0.0:", 1)

@@ -171,6 +171,18 @@ async fn as_caller(ap: &RunningAp, caller: &Caller, method: Method, path: &str, 
     Answer { status, headers, body }
 }
 
+/// `POST /v1/sdk/messages` of [`create_document`]`(label)` through `ap`, which must answer 201.
+async fn send_message(ap: &RunningAp, label: &str) -> Answer {
+    let sent = ap.post_json("/v1/sdk/messages", &create_document(label)).await;
+    assert_eq!(
+        sent.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&sent.body)
+    );
+    sent
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_digg_client_sends_and_the_other_side_lists_fetches_and_deletes() {
     let spec = digg_spec();
@@ -180,15 +192,7 @@ async fn a_digg_client_sends_and_the_other_side_lists_fetches_and_deletes() {
     let b = RunningAp::start(&config_b).await;
 
     // Send: 201 with Location, the new message SCHEDULED.
-    let sent = a
-        .post_json("/v1/sdk/messages", &create_document("Beslut i ärende 1"))
-        .await;
-    assert_eq!(
-        sent.status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&sent.body)
-    );
+    let sent = send_message(&a, "Beslut i ärende 1").await;
     check_against_digg(&spec, "/sdk/messages", "post", &sent);
     let location = sent.headers[http::header::LOCATION].to_str().unwrap().to_string();
     let id = sent.json()["data"]["id"].as_str().unwrap().to_string();
@@ -385,13 +389,7 @@ async fn kvittens_outcomes_show_as_accepted_and_rejected_with_reasons() {
 
     let mut ids = Vec::new();
     for label in ["Accepteras", "Avvisas"] {
-        let sent = a.post_json("/v1/sdk/messages", &create_document(label)).await;
-        assert_eq!(
-            sent.status,
-            StatusCode::CREATED,
-            "{}",
-            String::from_utf8_lossy(&sent.body)
-        );
+        let sent = send_message(&a, label).await;
         ids.push(sent.json()["data"]["id"].as_str().unwrap().to_string());
     }
     let paths: Vec<String> = ids.iter().map(|id| digg::read::message_path(id)).collect();
@@ -487,15 +485,7 @@ async fn with_auto_accept_a_digg_only_client_sees_new_and_the_sender_accepted() 
     let a = RunningAp::start(&config_a).await;
     let b = RunningAp::start(&config_b).await;
 
-    let sent = a
-        .post_json("/v1/sdk/messages", &create_document("Automatiskt kvitterat"))
-        .await;
-    assert_eq!(
-        sent.status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&sent.body)
-    );
+    let sent = send_message(&a, "Automatiskt kvitterat").await;
     let id = sent.json()["data"]["id"].as_str().unwrap().to_string();
     let path = digg::read::message_path(&id);
 

@@ -10,16 +10,12 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use access_point::api::client::{ApiServerTrust, ClientTls, SubmitOptions, UploadPayload};
+use access_point::api::client::{ApiServerTrust, ClientTls};
 use access_point::api::tokens::{self, ApiToken, NewToken, StoredScope};
-use access_point::api::{ApiClient, ApiServer, ClientError};
+use access_point::api::{ApiClient, ClientError};
 use access_point::cli::api_token::{self, CreateArgs};
-use access_point::cli::init::{init, InitArgs};
-use access_point::config::link::add_peer_from;
 use access_point::config::Config;
-use access_point::msh::{Node, NodeOptions};
 use access_point::pki::dev::{CertSpec, DevPki};
 use access_point::pki::{KeyPair, TrustStore};
 use http::StatusCode;
@@ -27,37 +23,13 @@ use openssl::ec::{EcGroup, EcKey};
 use openssl::nid::Nid;
 use openssl::pkey::PKey;
 use openssl::x509::{X509ExtendedKeyUsage, X509KeyUsage};
-use serde_json::Value;
 
-const ORG_A: &str = "0203:ap0001-dev.example";
-const ORG_B: &str = "0203:ap0002-dev.example";
+mod support;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::{audit_lines, start_with_api, submit_sdk};
 
-/// A (started by the tests) and B (so that A can address it), linked both ways; A's configuration file.
-fn two_aps(root: &Path) -> PathBuf {
-    let mut files = Vec::new();
-    for (name, party) in [("a", "AP0001-DEV"), ("b", "AP0002-DEV")] {
-        let outcome = init(&InitArgs {
-            dir: root.join(name),
-            party: party.into(),
-            port: free_port(),
-            api_port: Some(free_port()),
-            force: false,
-        })
-        .unwrap();
-        files.push(outcome.config_file);
-    }
-    add_peer_from(&files[0], &files[1]).unwrap();
-    add_peer_from(&files[1], &files[0]).unwrap();
-    files.swap_remove(0)
-}
+const ORG_A: &str = support::A_PARTICIPANT;
+const ORG_B: &str = support::B_PARTICIPANT;
 
 /// An ECDSA P-256 TLS client certificate issued by `pki`'s CA.
 fn client_pair(pki: &DevPki, common_name: &str) -> KeyPair {
@@ -86,7 +58,7 @@ struct TlsNode {
 }
 
 fn tls_node(root: &Path, client_names: &[&str], revoked: &[&str]) -> (TlsNode, Vec<KeyPair>) {
-    let config_file = two_aps(root);
+    let config_file = support::two_linked_aps(root).a;
     let mut pki = DevPki::throwaway("API-TLS").unwrap();
     let clients: Vec<KeyPair> = client_names.iter().map(|cn| client_pair(&pki, cn)).collect();
     for (name, pair) in client_names.iter().zip(&clients) {
@@ -116,18 +88,6 @@ fn tls_node(root: &Path, client_names: &[&str], revoked: &[&str]) -> (TlsNode, V
     )
 }
 
-async fn start(config: &Path) -> (Arc<Node>, ApiServer) {
-    let node = Arc::new(
-        Node::start(Config::load(config).unwrap(), NodeOptions::default())
-            .await
-            .unwrap(),
-    );
-    let api = ApiServer::start_on(node.clone(), "127.0.0.1:0".parse().unwrap(), false)
-        .await
-        .unwrap();
-    (node, api)
-}
-
 /// `sdk-ap api-token create --client-cert FILE` with `scopes`.
 fn register(config: &Path, name: &str, cert: &Path, scopes: &[String], expires_in_days: Option<u32>) {
     let (record, shown) = api_token::create(&CreateArgs {
@@ -150,32 +110,6 @@ fn api_trust(node: &TlsNode) -> ApiServerTrust {
 
 fn cert_client(addr: SocketAddr, node: &TlsNode, identity: Option<&KeyPair>) -> ApiClient {
     ApiClient::new(addr).with_tls(ClientTls::new(identity, api_trust(node)).unwrap())
-}
-
-fn audit_lines(config: &Config) -> Vec<Value> {
-    let path = config.node.data_dir.join("audit/api-audit.jsonl");
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-async fn submit_sdk(client: &ApiClient, document: &Path, from_org: &str, from_fa: &str) -> Result<String, ClientError> {
-    let metadata = serde_json::json!({
-        "format": "sdk",
-        "sender": {"participant": from_org, "functional_address": from_fa},
-        "recipient": {"participant": ORG_B, "functional_address": "socialtjanst"},
-        "subject": "Begäran om yttrande",
-    });
-    let files = [UploadPayload {
-        path: document.to_path_buf(),
-        mime_type: "application/xml".into(),
-    }];
-    client
-        .submit_with(&metadata, &files, &SubmitOptions::default())
-        .await
-        .map(|a| a.response.message_id)
 }
 
 fn status_of<T: std::fmt::Debug>(result: Result<T, ClientError>) -> StatusCode {
@@ -267,7 +201,7 @@ async fn client_certificates_authenticate_within_their_scope_only() {
         .unwrap();
     }
 
-    let (node, api) = start(config_file).await;
+    let (node, api) = start_with_api(config_file).await;
     let addr = api.local_addr();
     let document = tmp.path().join("brev.xml");
     std::fs::write(&document, "<brev xmlns=\"urn:example\">Hej!</brev>").unwrap();
@@ -361,7 +295,7 @@ async fn tokens_work_over_tls_plain_http_does_not_and_the_configured_client_uses
     let config_file = &node_files.config_file;
     let (cert, key) = write_pair(&node_files.pki_dir, "case-system", &clients[0]);
     register(config_file, "case-system", &cert, &[format!("{ORG_A}:send,read")], None);
-    let (node, api) = start(config_file).await;
+    let (node, api) = start_with_api(config_file).await;
     let addr = api.local_addr();
     let config = node.config().clone();
     assert_eq!(api.base_url(), format!("https://{addr}/api/v1"));

@@ -20,77 +20,49 @@ use std::time::Duration;
 use access_point::api::client::{SubmitOptions, UploadPayload};
 use access_point::api::status::MessageView;
 use access_point::api::{ApiClient, ApiServer};
-use access_point::cli::init::{init, InitArgs};
 use access_point::config::link::add_peer_from;
 use access_point::config::Config;
-use access_point::msh::{Node, NodeOptions, SenderSettings, Submission, SubmittedPayload};
+use access_point::msh::Node;
 use access_point::pki::keys::{load_certificate, load_private_key};
 use access_point::sdk::message_v3::*;
-use access_point::sdk::xhe::{BusinessScope, Participant, PayloadContent, Xhe, XhePayload};
+use access_point::sdk::xhe::Xhe;
 use access_point::sdk::{xhe_encryption, xhe_signature};
 use access_point::store::{Classification, Direction, InboxQuery};
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 
-const SENDER: &str = "0203:ap0001-dev.example";
-const RECIPIENT: &str = "0203:ap0002-dev.example";
+mod support;
+
+use support::{append_to_config, classification_of, eventually, noise, sdk_message_xhe, start_shared, xhe_submission};
+
+const SENDER: &str = support::A_PARTICIPANT;
+const RECIPIENT: &str = support::B_PARTICIPANT;
 const FUNCTION: &str = "socialtjanst";
 /// Another organisation of the federation, whose registered signing certificate is B's message certificate.
 const OTHER_ORG: &str = "0203:other.example";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Creates and links A and B; B verifies XHE signatures against A's and its own CA, with A's message certificate
 /// registered for `SENDER` and B's for `OTHER_ORG`, and decrypts with its message key pair named explicitly as its
 /// end-to-end key. A registers its own certificate for `SENDER` and B's for `OTHER_ORG` (for `protection: sign`).
 fn two_linked_aps(root: &Path) -> (PathBuf, PathBuf) {
-    let mut files = Vec::new();
-    for (name, party) in [("a", "AP0001-DEV"), ("b", "AP0002-DEV")] {
-        let outcome = init(&InitArgs {
-            dir: root.join(name),
-            party: party.into(),
-            port: free_port(),
-            api_port: Some(free_port()),
-            force: false,
-        })
-        .unwrap();
-        files.push(outcome.config_file);
-    }
+    let aps = support::two_aps(root);
     let signers = format!(
         "e2e_signers = {{ {SENDER:?} = {:?}, {OTHER_ORG:?} = {:?} }}",
         root.join("a/keys/message.pem"),
         root.join("b/keys/message.pem")
     );
-    let mut text = std::fs::read_to_string(&files[1]).unwrap();
-    text.push_str(&format!(
-        "\n[sdk]\ne2e_anchors = [{:?}, {:?}]\ne2e_key = \"keys/message.key.pem\"\ne2e_cert = \"keys/message.pem\"\n{signers}\n",
-        root.join("a/keys/ca.pem"),
-        root.join("b/keys/ca.pem"),
-    ));
-    std::fs::write(&files[1], text).unwrap();
-    let mut text = std::fs::read_to_string(&files[0]).unwrap();
-    text.push_str(&format!("\n[sdk]\n{signers}\n"));
-    std::fs::write(&files[0], text).unwrap();
-    add_peer_from(&files[0], &files[1]).unwrap();
-    add_peer_from(&files[1], &files[0]).unwrap();
-    (files[0].clone(), files[1].clone())
-}
-
-async fn start(config: &Path) -> Arc<Node> {
-    let options = NodeOptions {
-        sender: Some(SenderSettings {
-            idle_poll: Duration::from_millis(200),
-            ..SenderSettings::default()
-        }),
-        ..NodeOptions::default()
-    };
-    Arc::new(Node::start(Config::load(config).unwrap(), options).await.unwrap())
+    append_to_config(
+        &aps.b,
+        &format!(
+            "\n[sdk]\ne2e_anchors = [{:?}, {:?}]\ne2e_key = \"keys/message.key.pem\"\ne2e_cert = \"keys/message.pem\"\n{signers}\n",
+            root.join("a/keys/ca.pem"),
+            root.join("b/keys/ca.pem"),
+        ),
+    );
+    append_to_config(&aps.a, &format!("\n[sdk]\n{signers}\n"));
+    add_peer_from(&aps.a, &aps.b).unwrap();
+    add_peer_from(&aps.b, &aps.a).unwrap();
+    (aps.a, aps.b)
 }
 
 async fn api(node: &Arc<Node>) -> (ApiServer, ApiClient) {
@@ -145,78 +117,7 @@ fn sdk_xhe(attachment: &[u8]) -> Xhe {
             texts: vec!["Se bifogad fil.".into()],
         }],
     };
-    let rendered = message.render().unwrap();
-    let fragment = rendered[rendered.find("?>").unwrap() + 2..].trim().to_string();
-    Xhe {
-        id,
-        creation_date_time: "2026-11-24T10:00:00.0Z".into(),
-        scope: BusinessScope {
-            document_id: pmode::builtin::SDK_MESSAGE_ACTION
-                .strip_prefix("busdox-docid-qns::")
-                .unwrap()
-                .into(),
-            document_id_scheme: "busdox-docid-qns".into(),
-            process_id: pmode::builtin::SDK_SERVICE.into(),
-            process_id_scheme: "urn:fdc:digg.se:edelivery:process".into(),
-            federation_id: "urn:fdc:digg.se:edelivery:federation:test".into(),
-        },
-        from: Participant::sdk(SENDER),
-        to: Participant::sdk(RECIPIENT),
-        payload: XhePayload {
-            document_type_code: MESSAGE_V3_DOCUMENT_TYPE.into(),
-            content_type_code: "application/xml".into(),
-            handling_service_id: None,
-            content: PayloadContent::Xml(fragment),
-        },
-    }
-}
-
-fn submission(dir: &Path, name: &str, xhe: &[u8]) -> Submission {
-    let path = dir.join(name);
-    std::fs::write(&path, xhe).unwrap();
-    Submission {
-        to_party: Some("AP0002-DEV".into()),
-        to_party_type: None,
-        pmode_id: None,
-        service: pmode::builtin::SDK_SERVICE.into(),
-        service_type: Some("urn:fdc:digg.se:edelivery:process".into()),
-        action: pmode::builtin::SDK_MESSAGE_ACTION.into(),
-        original_sender: SENDER.into(),
-        final_recipient: RECIPIENT.into(),
-        conversation_id: None,
-        tracking_identifier: None,
-        payloads: vec![SubmittedPayload {
-            path,
-            mime_type: "text/xml".into(),
-            content_id: Some("message".into()),
-        }],
-        actor: "test".into(),
-    }
-}
-
-/// Polls `check` every 100 ms for at most `within`.
-async fn eventually<T, F, Fut>(what: &str, within: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn classification_of(node: &Node, message_id: &str) -> Option<Classification> {
-    let record = node
-        .store()
-        .get_by_message_id(Direction::Inbound, message_id)
-        .await
-        .unwrap()?;
-    node.store().classification(record.key).await.unwrap()
+    sdk_message_xhe(id, &message)
 }
 
 async fn history_of(node: &Node, message_id: &str) -> Vec<String> {
@@ -232,18 +133,6 @@ async fn history_of(node: &Node, message_id: &str) -> Vec<String> {
         .unwrap()
         .into_iter()
         .map(|h| h.reason)
-        .collect()
-}
-
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
         .collect()
 }
 
@@ -311,8 +200,8 @@ async fn rejected_with_sig(a: &Node, b: &Node, message_id: &str) -> String {
 async fn signed_and_encrypted_envelopes_are_verified_and_opened_on_receipt() {
     let tmp = tempfile::tempdir().unwrap();
     let (a_toml, b_toml) = two_linked_aps(tmp.path());
-    let a = start(&a_toml).await;
-    let b = start(&b_toml).await;
+    let a = start_shared(&a_toml).await;
+    let b = start_shared(&b_toml).await;
     let (a_server, a_client) = api(&a).await;
     let (b_server, b_client) = api(&b).await;
     let a_config = Config::load(&a_toml).unwrap();
@@ -366,7 +255,7 @@ async fn signed_and_encrypted_envelopes_are_verified_and_opened_on_receipt() {
     let sealed = xhe_encryption::encrypt_payload(&sdk_xhe(&attachment), &b_e2e_cert).unwrap();
     let sealed = xhe_signature::sign(sealed.render().unwrap().as_bytes(), &a_key, &a_cert).unwrap();
     let encrypted = a
-        .submit(submission(tmp.path(), "sealed.xml", &sealed))
+        .submit(xhe_submission(tmp.path(), "sealed.xml", &sealed, SENDER, RECIPIENT))
         .await
         .unwrap()
         .message_id;
@@ -413,7 +302,13 @@ async fn signed_and_encrypted_envelopes_are_verified_and_opened_on_receipt() {
         .unwrap()
         .replace("Ansökan om bygglov", "Ansökan om rivning");
     let tampered_id = a
-        .submit(submission(tmp.path(), "tampered.xml", tampered.as_bytes()))
+        .submit(xhe_submission(
+            tmp.path(),
+            "tampered.xml",
+            tampered.as_bytes(),
+            SENDER,
+            RECIPIENT,
+        ))
         .await
         .unwrap()
         .message_id;
@@ -429,7 +324,7 @@ async fn signed_and_encrypted_envelopes_are_verified_and_opened_on_receipt() {
     )
     .unwrap();
     let rogue_id = a
-        .submit(submission(tmp.path(), "rogue.xml", &rogue))
+        .submit(xhe_submission(tmp.path(), "rogue.xml", &rogue, SENDER, RECIPIENT))
         .await
         .unwrap()
         .message_id;
@@ -441,7 +336,7 @@ async fn signed_and_encrypted_envelopes_are_verified_and_opened_on_receipt() {
     let sealed = xhe_encryption::encrypt_payload(&sdk_xhe(&noise(1_000, 11)), &other_cert).unwrap();
     let sealed = xhe_signature::sign(sealed.render().unwrap().as_bytes(), &a_key, &a_cert).unwrap();
     let wrong_key = a
-        .submit(submission(tmp.path(), "wrong-key.xml", &sealed))
+        .submit(xhe_submission(tmp.path(), "wrong-key.xml", &sealed, SENDER, RECIPIENT))
         .await
         .unwrap()
         .message_id;
@@ -455,7 +350,7 @@ async fn signed_and_encrypted_envelopes_are_verified_and_opened_on_receipt() {
     let impostor =
         xhe_signature::sign(sdk_xhe(&noise(1_000, 13)).render().unwrap().as_bytes(), &b_key, &b_cert).unwrap();
     let impostor_id = a
-        .submit(submission(tmp.path(), "impostor.xml", &impostor))
+        .submit(xhe_submission(tmp.path(), "impostor.xml", &impostor, SENDER, RECIPIENT))
         .await
         .unwrap()
         .message_id;

@@ -6,7 +6,6 @@
 //! functional address's inbox; a message stored but not classified before a crash is classified at the next start.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use access_point::api::auth::{Caller, Permission, Scope, ScopeEntry};
@@ -14,29 +13,23 @@ use access_point::api::client::InboxFilter;
 use access_point::api::inbox::KvittensBody;
 use access_point::api::status::MessageView;
 use access_point::api::{ApiClient, ApiServer};
-use access_point::cli::init::{init, InitArgs};
 use access_point::config::link::add_peer_from;
 use access_point::config::Config;
-use access_point::msh::{Node, NodeOptions, SenderSettings, Submission, SubmittedPayload};
 use access_point::sdk::message_v3::*;
-use access_point::sdk::xhe::{BusinessScope, Participant, PayloadContent, Xhe, XhePayload};
+use access_point::sdk::xhe::Xhe;
 use access_point::store::{Classification, Direction, EvidenceKind, InboxQuery, ListQuery, State, Store};
 use http_body_util::BodyExt;
 
-const SENDER: &str = "0203:ap0001-dev.example";
-const RECIPIENT: &str = "0203:ap0002-dev.example";
+mod support;
+
+use support::{append_to_config, classification_of, eventually, noise, sdk_message_xhe, start_shared, xhe_submission};
+
+const SENDER: &str = support::A_PARTICIPANT;
+const RECIPIENT: &str = support::B_PARTICIPANT;
 const FUNCTION: &str = "sdk.test.0203:ap0002-dev.example";
 const OTHER_FUNCTION: &str = "sdk.test.other";
 const DIGG_FROM: &str = "0203:testb.testbed.inera.se";
 const DIGG_TO: &str = "0203:testa.testbed.inera.se";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn digg_example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -49,45 +42,23 @@ fn digg_example(name: &str) -> PathBuf {
 /// Creates and links A and B; B also serves DIGG's example recipient, A its sender. `b_extra` is appended to B's
 /// configuration.
 fn two_linked_aps(root: &Path, b_extra: &str) -> (PathBuf, PathBuf) {
-    let mut files = Vec::new();
-    for (name, party, extra_participant) in [("a", "AP0001-DEV", DIGG_FROM), ("b", "AP0002-DEV", DIGG_TO)] {
-        let outcome = init(&InitArgs {
-            dir: root.join(name),
-            party: party.into(),
-            port: free_port(),
-            api_port: Some(free_port()),
-            force: false,
-        })
-        .unwrap();
-        let text = std::fs::read_to_string(&outcome.config_file).unwrap();
+    let aps = support::two_aps(root);
+    for (file, party, extra_participant) in [(&aps.a, "AP0001-DEV", DIGG_FROM), (&aps.b, "AP0002-DEV", DIGG_TO)] {
+        let text = std::fs::read_to_string(file).unwrap();
         let own = format!("0203:{}.example", party.to_ascii_lowercase());
         let text = text.replacen(
             &format!("served_participants = [\"{own}\"]"),
             &format!("served_participants = [\"{own}\", \"{extra_participant}\"]"),
             1,
         );
-        std::fs::write(&outcome.config_file, text).unwrap();
-        files.push(outcome.config_file);
+        std::fs::write(file, text).unwrap();
     }
     if !b_extra.is_empty() {
-        let mut text = std::fs::read_to_string(&files[1]).unwrap();
-        text.push_str(b_extra);
-        std::fs::write(&files[1], text).unwrap();
+        append_to_config(&aps.b, b_extra);
     }
-    add_peer_from(&files[0], &files[1]).unwrap();
-    add_peer_from(&files[1], &files[0]).unwrap();
-    (files[0].clone(), files[1].clone())
-}
-
-async fn start(config: &Path) -> Arc<Node> {
-    let options = NodeOptions {
-        sender: Some(SenderSettings {
-            idle_poll: Duration::from_millis(200),
-            ..SenderSettings::default()
-        }),
-        ..NodeOptions::default()
-    };
-    Arc::new(Node::start(Config::load(config).unwrap(), options).await.unwrap())
+    add_peer_from(&aps.a, &aps.b).unwrap();
+    add_peer_from(&aps.b, &aps.a).unwrap();
+    (aps.a, aps.b)
 }
 
 /// An SDK message from A's participant to `function` at B's, with these files, in an XHE envelope.
@@ -135,91 +106,8 @@ fn sdk_xhe(function: &str, files: &[(&str, &str, Vec<u8>)]) -> (String, Xhe) {
             texts: vec!["Se bifogade filer.".into()],
         }],
     };
-    let rendered = message.render().unwrap();
-    let fragment = rendered[rendered.find("?>").unwrap() + 2..].trim().to_string();
-    let xhe = Xhe {
-        id,
-        creation_date_time: "2026-11-24T10:00:00.0Z".into(),
-        scope: BusinessScope {
-            document_id: pmode::builtin::SDK_MESSAGE_ACTION
-                .strip_prefix("busdox-docid-qns::")
-                .unwrap()
-                .into(),
-            document_id_scheme: "busdox-docid-qns".into(),
-            process_id: pmode::builtin::SDK_SERVICE.into(),
-            process_id_scheme: "urn:fdc:digg.se:edelivery:process".into(),
-            federation_id: "urn:fdc:digg.se:edelivery:federation:test".into(),
-        },
-        from: Participant::sdk(SENDER),
-        to: Participant::sdk(RECIPIENT),
-        payload: XhePayload {
-            document_type_code: MESSAGE_V3_DOCUMENT_TYPE.into(),
-            content_type_code: "application/xml".into(),
-            handling_service_id: None,
-            content: PayloadContent::Xml(fragment),
-        },
-    };
+    let xhe = sdk_message_xhe(id, &message);
     (xhe.render().unwrap(), xhe)
-}
-
-fn submission(dir: &Path, name: &str, xhe: &[u8], original_sender: &str, final_recipient: &str) -> Submission {
-    let path = dir.join(name);
-    std::fs::write(&path, xhe).unwrap();
-    Submission {
-        to_party: Some("AP0002-DEV".into()),
-        to_party_type: None,
-        pmode_id: None,
-        service: pmode::builtin::SDK_SERVICE.into(),
-        service_type: Some("urn:fdc:digg.se:edelivery:process".into()),
-        action: pmode::builtin::SDK_MESSAGE_ACTION.into(),
-        original_sender: original_sender.into(),
-        final_recipient: final_recipient.into(),
-        conversation_id: None,
-        tracking_identifier: None,
-        payloads: vec![SubmittedPayload {
-            path,
-            mime_type: "text/xml".into(),
-            content_id: Some("message".into()),
-        }],
-        actor: "test".into(),
-    }
-}
-
-/// Polls `check` every 100 ms for at most `within`.
-async fn eventually<T, F, Fut>(what: &str, within: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn classification_of(node: &Node, message_id: &str) -> Option<Classification> {
-    let record = node
-        .store()
-        .get_by_message_id(Direction::Inbound, message_id)
-        .await
-        .unwrap()?;
-    node.store().classification(record.key).await.unwrap()
-}
-
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 fn scoped(function: &str, permissions: Vec<Permission>) -> Caller {
@@ -241,8 +129,8 @@ async fn body_bytes(response: http::Response<access_point::api::ApiBody>) -> Vec
 async fn inbox_fetch_ack_and_kvittens_accepted_round_trip() {
     let tmp = tempfile::tempdir().unwrap();
     let (a_toml, b_toml) = two_linked_aps(tmp.path(), "");
-    let a = start(&a_toml).await;
-    let b = start(&b_toml).await;
+    let a = start_shared(&a_toml).await;
+    let b = start_shared(&b_toml).await;
     let api = ApiServer::start(b.clone()).await.unwrap();
     let client = ApiClient::for_config(&Config::load(&b_toml).unwrap(), None).unwrap();
     let mut a_events = a.events().subscribe();
@@ -257,7 +145,13 @@ async fn inbox_fetch_ack_and_kvittens_accepted_round_trip() {
     );
     let (other_text, _) = sdk_xhe(OTHER_FUNCTION, &[("x.txt", "text/plain", b"other".to_vec())]);
     let sent = a
-        .submit(submission(tmp.path(), "m1.xml", xhe_text.as_bytes(), SENDER, RECIPIENT))
+        .submit(xhe_submission(
+            tmp.path(),
+            "m1.xml",
+            xhe_text.as_bytes(),
+            SENDER,
+            RECIPIENT,
+        ))
         .await
         .unwrap();
     eventually("first classification at B", Duration::from_secs(60), || {
@@ -265,7 +159,7 @@ async fn inbox_fetch_ack_and_kvittens_accepted_round_trip() {
     })
     .await;
     let other = a
-        .submit(submission(
+        .submit(xhe_submission(
             tmp.path(),
             "m2.xml",
             other_text.as_bytes(),
@@ -465,14 +359,20 @@ async fn inbox_fetch_ack_and_kvittens_accepted_round_trip() {
 async fn malformed_inconsistent_and_digg_example_messages() {
     let tmp = tempfile::tempdir().unwrap();
     let (a_toml, b_toml) = two_linked_aps(tmp.path(), "\n[sdk]\nauto_accept = true\n");
-    let a = start(&a_toml).await;
-    let b = start(&b_toml).await;
+    let a = start_shared(&a_toml).await;
+    let b = start_shared(&b_toml).await;
 
     // TF-09: a broken envelope (DIGG's example with a wrong customisation id) is dropped, no kvittens.
     let example = std::fs::read_to_string(digg_example("xhe_unencrypted_payload.xml")).unwrap();
     let broken = example.replace("urn:fdc:digg.se:edelivery:xhe:1", "urn:example:not-digg");
     let malformed = a
-        .submit(submission(tmp.path(), "bad.xml", broken.as_bytes(), DIGG_FROM, DIGG_TO))
+        .submit(xhe_submission(
+            tmp.path(),
+            "bad.xml",
+            broken.as_bytes(),
+            DIGG_FROM,
+            DIGG_TO,
+        ))
         .await
         .unwrap();
     // TF-10: the AS4 originalSender differs from the XHE FromParty: REJECTED.
@@ -481,7 +381,7 @@ async fn malformed_inconsistent_and_digg_example_messages() {
         &uuid::Uuid::new_v4().to_string(),
     );
     let inconsistent = a
-        .submit(submission(
+        .submit(xhe_submission(
             tmp.path(),
             "incons.xml",
             renamed.as_bytes(),
@@ -492,7 +392,13 @@ async fn malformed_inconsistent_and_digg_example_messages() {
         .unwrap();
     // DIGG's example as it is: accepted automatically ([sdk] auto_accept).
     let valid = a
-        .submit(submission(tmp.path(), "ok.xml", example.as_bytes(), DIGG_FROM, DIGG_TO))
+        .submit(xhe_submission(
+            tmp.path(),
+            "ok.xml",
+            example.as_bytes(),
+            DIGG_FROM,
+            DIGG_TO,
+        ))
         .await
         .unwrap();
 
@@ -643,7 +549,7 @@ async fn a_message_left_unclassified_by_a_crash_is_classified_at_start() {
         assert_eq!(store.unclassified_inbound(10).await.unwrap(), vec![key]);
         store.close().await.unwrap();
     }
-    let b = start(&b_toml).await;
+    let b = start_shared(&b_toml).await;
     let c = eventually("classification after restart", Duration::from_secs(30), || {
         classification_of(&b, &message_id)
     })

@@ -297,3 +297,161 @@ pub async fn post_sealed(
     }
     bodies
 }
+
+/// Starts a node from a configuration file with its own P-Modes and a sender that looks for due messages every
+/// 200 ms, shared (`Arc`) so that an API server can hold it too.
+pub async fn start_shared(config: &Path) -> std::sync::Arc<Node> {
+    let options = NodeOptions {
+        sender: Some(SenderSettings {
+            idle_poll: Duration::from_millis(200),
+            ..SenderSettings::default()
+        }),
+        ..NodeOptions::default()
+    };
+    std::sync::Arc::new(Node::start(Config::load(config).unwrap(), options).await.unwrap())
+}
+
+/// Starts a node with default options and its local API on an ephemeral 127.0.0.1 port.
+pub async fn start_with_api(config: &Path) -> (std::sync::Arc<Node>, access_point::api::ApiServer) {
+    let node = std::sync::Arc::new(
+        Node::start(Config::load(config).unwrap(), NodeOptions::default())
+            .await
+            .unwrap(),
+    );
+    let api = access_point::api::ApiServer::start_on(node.clone(), "127.0.0.1:0".parse().unwrap(), false)
+        .await
+        .unwrap();
+    (node, api)
+}
+
+/// Appends `text` to a configuration file.
+pub fn append_to_config(config: &Path, text: &str) {
+    let mut content = std::fs::read_to_string(config).unwrap();
+    content.push_str(text);
+    std::fs::write(config, content).unwrap();
+}
+
+/// Polls `check` every 100 ms for at most `within`.
+pub async fn eventually<T, F, Fut>(what: &str, within: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The SDK classification of the inbound message `message_id` (`None`: not received or not classified yet).
+pub async fn classification_of(node: &Node, message_id: &str) -> Option<access_point::store::Classification> {
+    let record = node
+        .store()
+        .get_by_message_id(access_point::store::Direction::Inbound, message_id)
+        .await
+        .unwrap()?;
+    node.store().classification(record.key).await.unwrap()
+}
+
+/// `len` pseudo-random bytes from `seed` (xorshift): test content that does not compress.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// The lines of a node's API audit log, parsed.
+pub fn audit_lines(config: &Config) -> Vec<serde_json::Value> {
+    let path = config.node.data_dir.join("audit/api-audit.jsonl");
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// An SDK submission through the API from `from_org`'s functional address `from_fa` to B's `socialtjanst`, with
+/// `document` as its one file; the AS4 MessageId.
+pub async fn submit_sdk(
+    client: &access_point::api::ApiClient,
+    document: &Path,
+    from_org: &str,
+    from_fa: &str,
+) -> Result<String, access_point::api::ClientError> {
+    use access_point::api::client::{SubmitOptions, UploadPayload};
+    let metadata = serde_json::json!({
+        "format": "sdk",
+        "sender": {"participant": from_org, "functional_address": from_fa},
+        "recipient": {"participant": B_PARTICIPANT, "functional_address": "socialtjanst"},
+        "subject": "Begäran om yttrande",
+    });
+    let files = [UploadPayload {
+        path: document.to_path_buf(),
+        mime_type: "application/xml".into(),
+    }];
+    client
+        .submit_with(&metadata, &files, &SubmitOptions::default())
+        .await
+        .map(|a| a.response.message_id)
+}
+
+/// An SDK message from A's participant to B's, as the XML payload of an XHE envelope with id `id` (SDK message v3
+/// document type, the built-in SDK process and document ids, the test federation).
+pub fn sdk_message_xhe(id: String, message: &access_point::sdk::message_v3::SdkMessage) -> access_point::sdk::xhe::Xhe {
+    use access_point::sdk::xhe::{BusinessScope, Participant, PayloadContent, Xhe, XhePayload};
+    let rendered = message.render().unwrap();
+    let fragment = rendered[rendered.find("?>").unwrap() + 2..].trim().to_string();
+    Xhe {
+        id,
+        creation_date_time: "2026-11-24T10:00:00.0Z".into(),
+        scope: BusinessScope {
+            document_id: SDK_ACTION.strip_prefix("busdox-docid-qns::").unwrap().into(),
+            document_id_scheme: "busdox-docid-qns".into(),
+            process_id: SDK_SERVICE.into(),
+            process_id_scheme: SDK_SERVICE_TYPE.into(),
+            federation_id: "urn:fdc:digg.se:edelivery:federation:test".into(),
+        },
+        from: Participant::sdk(A_PARTICIPANT),
+        to: Participant::sdk(B_PARTICIPANT),
+        payload: XhePayload {
+            document_type_code: access_point::sdk::message_v3::MESSAGE_V3_DOCUMENT_TYPE.into(),
+            content_type_code: "application/xml".into(),
+            handling_service_id: None,
+            content: PayloadContent::Xml(fragment),
+        },
+    }
+}
+
+/// A submission to B of the XHE `xhe` (written to `dir/name`) as the SDK message part `cid:message`.
+pub fn xhe_submission(dir: &Path, name: &str, xhe: &[u8], original_sender: &str, final_recipient: &str) -> Submission {
+    let path = dir.join(name);
+    std::fs::write(&path, xhe).unwrap();
+    Submission {
+        to_party: Some(B_PARTY.into()),
+        to_party_type: None,
+        pmode_id: None,
+        service: SDK_SERVICE.into(),
+        service_type: Some(SDK_SERVICE_TYPE.into()),
+        action: SDK_ACTION.into(),
+        original_sender: original_sender.into(),
+        final_recipient: final_recipient.into(),
+        conversation_id: None,
+        tracking_identifier: None,
+        payloads: vec![SubmittedPayload {
+            path,
+            mime_type: "text/xml".into(),
+            content_id: Some("message".into()),
+        }],
+        actor: "test".into(),
+    }
+}
