@@ -212,6 +212,10 @@ fn is_not_found(e: &ClientError) -> bool {
     matches!(e, ClientError::Problem { status, .. } if status.as_u16() == 404)
 }
 
+fn is_forbidden(e: &ClientError) -> bool {
+    matches!(e, ClientError::Problem { status, .. } if status.as_u16() == 403)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_message_with_100_mb_attachment_to_a_functional_address_receipt_then_kvittens_through_the_api() {
     let started = Instant::now();
@@ -399,6 +403,22 @@ async fn sdk_message_with_100_mb_attachment_to_a_functional_address_receipt_then
     };
     assert!(is_not_found(
         &bystander.inbox_kvittens(&message_id, &accept).await.unwrap_err()
+    ));
+    // A token that may read B's functional address but not send for it sees the message; its kvittens is 403.
+    let (_, reader_token) = tokens::create(
+        &b.config().api_tokens_file(),
+        NewToken {
+            name: "reader".into(),
+            operator: false,
+            scopes: vec![StoredScope::parse(&format!("{B_PARTICIPANT}/{B_FUNCTION}:read")).unwrap()],
+            expires: None,
+        },
+    )
+    .unwrap();
+    let reader = ApiClient::new(b_api.local_addr()).with_token(reader_token);
+    assert_eq!(reader.inbox_show(&message_id).await.unwrap().state, "fetched");
+    assert!(is_forbidden(
+        &reader.inbox_kvittens(&message_id, &accept).await.unwrap_err()
     ));
     let kvittens = recipient.inbox_kvittens(&message_id, &accept).await.unwrap();
     assert_eq!(recipient.inbox_show(&message_id).await.unwrap().state, "fetched");
