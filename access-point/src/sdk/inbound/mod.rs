@@ -13,8 +13,9 @@
 //!   A message is marked classified in the same store transaction that records the outcome, so a crash leaves it
 //!   unclassified and [`spawn_recovery`] classifies it again at start.
 //! - [`protection`]: end-to-end protection on receipt: an enveloped XHE signature is verified (signer chained to
-//!   `[sdk] e2e_anchors`) before anything else, then an encrypted payload is decrypted with `[sdk] e2e_key`; a
-//!   failure is answered REJECTED (SIG).
+//!   `[sdk] e2e_anchors` and registered for the sending organisation, [`crate::sdk::signer_identity`]) before
+//!   anything else, then an encrypted payload is decrypted with `[sdk] e2e_key`; a failure is answered REJECTED
+//!   (SIG).
 //! - [`reply`]: builds a kvittens for an inbox message and submits it as an outbound AS4 message to the sending
 //!   AP ([`send_kvittens`] for the API).
 //! - [`scan`]: the streaming envelope skeleton and attachment decoder.
