@@ -2,10 +2,10 @@
 //!
 //! DIGG's Transportmodell Utökad Bas §2.9.1 has the receiver check "att signatur gjorts av avsändande Deltagare"
 //! (the signature was made by the *sending* participant), and §2.9.3 does it "genom avsändande Deltagares signatur
-//! och slagning i Certifikatspubliceringstjänsten". Kuverteringsprofil XHE §3.5 [b]: when CertPub is used, the
+//! och slagning i Certifikatspubliceringstjänsten". Kuverteringsprofil XHE §3.5 \[b\]: when CertPub is used, the
 //! signing certificate is compared with the certificate published for that purpose, "för att försäkra sig om att
 //! signeringscertifikatet som använts är det som är registrerat för Deltagaren"; §3.1 allows bilateral exchange
-//! instead of CertPub. A certificate that merely chains to the federation's CAs (`[sdk] e2e_anchors`, §3.5 [a])
+//! instead of CertPub. A certificate that merely chains to the federation's CAs (`[sdk] e2e_anchors`, §3.5 \[a\])
 //! proves nothing about *which* organisation signed, so the signer must be one of the certificates registered for
 //! the envelope's FromParty:
 //!
@@ -15,7 +15,7 @@
 //!    document id);
 //! 3. otherwise nothing is registered and the signature is refused.
 //!
-//! The comparison is of the whole certificate (DER), as §3.5 [b] says "jämföras med det certifikat som publicerats".
+//! The comparison is of the whole certificate (DER), as §3.5 \[b\] says "jämföras med det certifikat som publicerats".
 
 use std::path::Path;
 

@@ -1,6 +1,6 @@
 //! End-to-end protection on receipt (Kuverteringsprofil XHE §3.2, §3.4, §3.5): an enveloped XHE signature is
-//! verified, its signer's certificate checked against `[sdk] e2e_anchors` (§3.5 [a]) and against the certificates
-//! registered for the envelope's sending organisation ([`crate::sdk::signer_identity`], §3.5 [b]), before anything
+//! verified, its signer's certificate checked against `[sdk] e2e_anchors` (§3.5 \[a\]) and against the certificates
+//! registered for the envelope's sending organisation ([`crate::sdk::signer_identity`], §3.5 \[b\]), before anything
 //! else reads the envelope; an encrypted payload is then decrypted with this organisation's end-to-end key
 //! (`[sdk] e2e_key`).
 //!
