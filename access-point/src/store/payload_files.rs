@@ -6,7 +6,7 @@
 //! no acknowledged record ever points at a half-written file. Interrupted writes leave `.tmp-*` files and folders
 //! without a record; [`PayloadFiles::sweep`] (run by `Store::recover` at start) removes both.
 //!
-//! A new message folder's name is made durable in `payloads/` before its part is written, by an fsync of
+//! A new message folder's name is made durable in `payloads/` before its part is reported written, by an fsync of
 //! `payloads/` that concurrent writers share: a writer whose folder was created before an fsync of `payloads/`
 //! began needs no fsync of its own (a group commit on the folder, see [`RootSync`]).
 
@@ -37,11 +37,13 @@ pub struct PayloadFiles {
 
 /// Shares fsyncs of the payload folder `payloads/` between writers that created message folders in it.
 ///
-/// A writer counts its folder in `created` after `mkdir` returned, then takes `synced` (the count of folders an
-/// fsync of `payloads/` has covered). When that count already includes its folder, an fsync that began after its
-/// `mkdir` has completed and it is done; else it reads `created` (every folder counted so far is complete), fsyncs
-/// `payloads/` and records that count. Writers arriving during an fsync wait for the lock and usually find
-/// themselves covered by the next one, so N concurrent folders cost fewer than N fsyncs, never fewer guarantees.
+/// A writer counts its folder in `created` after `mkdir` returned (its ticket) and, once its part is written and
+/// its own folder fsynced, takes `synced` (the count of folders an fsync of `payloads/` has covered). When that count
+/// already includes its ticket, an fsync that began after its `mkdir` has completed and it is done; else it reads
+/// `created` (every folder counted so far is complete), fsyncs `payloads/` and records that count. Waiting until the
+/// part is written gives other writers' folders time to be counted, so concurrent messages share one fsync of
+/// `payloads/`: fewer fsyncs, never fewer guarantees (each one still completes before the part is reported
+/// written, so before any record refers to it).
 #[derive(Debug, Default)]
 struct RootSync {
     created: AtomicU64,
@@ -49,10 +51,21 @@ struct RootSync {
     fsyncs: AtomicU64,
 }
 
+/// A message folder whose name is not yet known to be durable in `payloads/`.
+#[must_use]
+struct NewFolder(u64);
+
 impl RootSync {
-    /// Returns once the name of a folder created (by this thread) before the call is durable in `root`.
-    fn folder_created(&self, root: &Path) -> StoreResult<()> {
-        let mine = self.created.fetch_add(1, Ordering::SeqCst) + 1;
+    /// Counts a folder whose `mkdir` has returned.
+    fn folder_created(&self) -> NewFolder {
+        NewFolder(self.created.fetch_add(1, Ordering::SeqCst) + 1)
+    }
+
+    /// Returns once the name of `folder` (if one was created) is durable in `root`.
+    fn make_durable(&self, root: &Path, folder: Option<NewFolder>) -> StoreResult<()> {
+        let Some(NewFolder(mine)) = folder else {
+            return Ok(());
+        };
         let mut synced = self.synced.lock().unwrap_or_else(|p| p.into_inner());
         if *synced >= mine {
             return Ok(());
@@ -132,7 +145,7 @@ impl PayloadFiles {
                 blocking(move || write_small_part(&root, &root_sync, &dir, key, index, &final_name, &head)).await?;
             return Ok(self.describe(key, content_id, mime_type, size, sha256, index));
         }
-        self.ensure_message_dir(&dir).await?;
+        let folder = self.ensure_message_dir(&dir).await?;
         let temp = dir.join(format!("{TEMP_PREFIX}{index}-{}", uuid::Uuid::new_v4().simple()));
         let mut source = (&head[..]).chain(reader);
         let result = write_temp(&temp, &mut source, max_size).await;
@@ -143,7 +156,12 @@ impl PayloadFiles {
                 return Err(e);
             }
         };
-        blocking(move || publish(&temp, &dir, &final_name, index, key)).await?;
+        let (root, root_sync) = (self.root.clone(), self.root_sync.clone());
+        blocking(move || {
+            publish(&temp, &dir, &final_name, index, key)?;
+            root_sync.make_durable(&root, folder)
+        })
+        .await?;
         Ok(self.describe(key, content_id, mime_type, size, sha256, index))
     }
 
@@ -168,12 +186,12 @@ impl PayloadFiles {
         let source = source.to_path_buf();
         let final_name = format!("{index}.bin");
         blocking(move || {
-            create_message_dir(&root, &root_sync, &dir)?;
+            let folder = create_message_dir(&root_sync, &dir)?;
             let target = dir.join(&final_name);
             std::fs::File::open(&source)
                 .and_then(|f| f.sync_all())
                 .map_err(|e| StoreError::io(format!("fsync {}", source.display()), e))?;
-            match std::fs::hard_link(&source, &target) {
+            let linked = match std::fs::hard_link(&source, &target) {
                 Ok(()) => fsync_dir(&dir),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(already_written(index, key)),
                 Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => {
@@ -191,16 +209,18 @@ impl PayloadFiles {
                     format!("linking {} as {}", source.display(), target.display()),
                     e,
                 )),
-            }
+            };
+            linked?;
+            root_sync.make_durable(&root, folder)
         })
         .await?;
         Ok(self.describe(key, content_id, mime_type, size, hex(sha256), index))
     }
 
-    async fn ensure_message_dir(&self, dir: &Path) -> StoreResult<()> {
-        let (root, root_sync) = (self.root.clone(), self.root_sync.clone());
+    async fn ensure_message_dir(&self, dir: &Path) -> StoreResult<Option<NewFolder>> {
+        let root_sync = self.root_sync.clone();
         let dir = dir.to_path_buf();
-        blocking(move || create_message_dir(&root, &root_sync, &dir)).await
+        blocking(move || create_message_dir(&root_sync, &dir)).await
     }
 
     fn describe(
@@ -319,13 +339,14 @@ impl PayloadFiles {
     }
 }
 
-/// Creates the folder of a message (and makes its name durable in `root`) unless it exists.
-fn create_message_dir(root: &Path, root_sync: &RootSync, dir: &Path) -> StoreResult<()> {
+/// Creates the folder of a message unless it exists; the caller makes a new folder's name durable with
+/// [`RootSync::make_durable`] before it reports the part written.
+fn create_message_dir(root_sync: &RootSync, dir: &Path) -> StoreResult<Option<NewFolder>> {
     if dir.is_dir() {
-        return Ok(());
+        return Ok(None);
     }
     std::fs::create_dir_all(dir).map_err(|e| StoreError::io(format!("creating {}", dir.display()), e))?;
-    root_sync.folder_created(root)
+    Ok(Some(root_sync.folder_created()))
 }
 
 fn already_written(index: u32, key: MessageKey) -> StoreError {
@@ -360,7 +381,7 @@ fn write_small_part(
     data: &[u8],
 ) -> StoreResult<(u64, String)> {
     use std::io::Write;
-    create_message_dir(root, root_sync, dir)?;
+    let folder = create_message_dir(root_sync, dir)?;
     let temp = dir.join(format!("{TEMP_PREFIX}{index}-{}", uuid::Uuid::new_v4().simple()));
     let written = std::fs::OpenOptions::new()
         .write(true)
@@ -375,6 +396,7 @@ fn write_small_part(
         return Err(StoreError::io(format!("writing {}", temp.display()), e));
     }
     publish(&temp, dir, final_name, index, key)?;
+    root_sync.make_durable(root, folder)?;
     Ok((data.len() as u64, hex(&openssl::sha::sha256(data))))
 }
 
