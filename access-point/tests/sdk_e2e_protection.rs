@@ -54,9 +54,13 @@ fn two_linked_aps(root: &Path) -> (PathBuf, PathBuf) {
     append_to_config(
         &aps.b,
         &format!(
-            "\n[sdk]\ne2e_anchors = [{:?}, {:?}]\ne2e_key = \"keys/message.key.pem\"\ne2e_cert = \"keys/message.pem\"\n{signers}\n",
+            concat!(
+                "\n[sdk]\ne2e_anchors = [{:?}, {:?}]\n",
+                "e2e_key = \"keys/message.key.pem\"\ne2e_cert = \"keys/message.pem\"\n{signers}\n"
+            ),
             root.join("a/keys/ca.pem"),
             root.join("b/keys/ca.pem"),
+            signers = signers,
         ),
     );
     append_to_config(&aps.a, &format!("\n[sdk]\n{signers}\n"));

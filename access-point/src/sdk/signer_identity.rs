@@ -15,7 +15,8 @@
 //!    document id);
 //! 3. otherwise nothing is registered and the signature is refused.
 //!
-//! The comparison is of the whole certificate (DER), as §3.5 \[b\] says "jämföras med det certifikat som publicerats".
+//! The comparison is of the whole certificate (DER), as §3.5 \[b\] says "jämföras med det certifikat som
+//! publicerats".
 
 use std::path::Path;
 
@@ -240,7 +241,7 @@ mod tests {
             crate::cli::init::render_config("AP0001-DEV", 8443, 8080)
         );
         let config = Config::from_toml(&text, &dir.path().join("ap.toml")).unwrap();
-        let document = "busdox-docid-qns::urn:riv:infrastructure:messaging:MessageWithAttachments:3::messagePayload##3.0::tm-base-ext-sigenc";
+        let document = pmode::builtin::SDK_MESSAGE_ACTION;
         let found = registered_signers(&config, "0203:A.example.se", document)
             .await
             .unwrap();
