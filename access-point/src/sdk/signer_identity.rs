@@ -94,36 +94,58 @@ pub async fn registered_signers(
     if config.discovery.is_none() {
         return Err(not_registered());
     }
-    let trust = config.message_trust_store()?;
-    let Some(resolver) = crate::msh::discovery_resolver::from_config(config, &trust)? else {
+    // Only the discovery client is used, not the resolver's check of the receiving AP's certificate.
+    let unused_ap_trust = crate::pki::TrustStore::new(Vec::new());
+    let Some(resolver) = crate::msh::discovery_resolver::from_config(config, &unused_ap_trust)? else {
         return Err(not_registered());
     };
-    let document = DocumentId::parse(document_id)
-        .map_err(|e| SignerLookupError::NotRegistered(format!("document id {document_id:?}: {e}")))?;
-    let resolved = match resolver.discovery().resolve(&participant, &document).await {
-        Ok(resolved) => resolved,
-        Err(e) if e.is_unavailability() => {
-            return Err(SignerLookupError::Unavailable(format!(
-                "CertPub lookup of {participant} via {}: {e}",
-                e.service()
-            )))
+    // CertPub certificates belong to the participant, but the SMP publishes them per registered document: the
+    // envelope's own document first, then the other SDK documents (a kvittens sender may be registered only as a
+    // receiver of SDK messages, and the reverse).
+    let mut documents = vec![document_id];
+    for other in [pmode::builtin::SDK_MESSAGE_ACTION, pmode::builtin::SDK_KVITTENS_ACTION] {
+        if !documents.contains(&other) {
+            documents.push(other);
         }
-        Err(e) => {
-            return Err(SignerLookupError::NotRegistered(format!(
-                "CertPub lookup of {participant} via {}: {e}",
-                e.service()
-            )))
+    }
+    let mut refusals = Vec::new();
+    let mut certificates = Vec::new();
+    for document_id in documents {
+        let document = match DocumentId::parse(document_id) {
+            Ok(document) => document,
+            Err(e) => {
+                refusals.push(format!("document id {document_id:?}: {e}"));
+                continue;
+            }
+        };
+        match resolver.discovery().resolve(&participant, &document).await {
+            Ok(resolved) => {
+                certificates = resolved
+                    .certpub
+                    .signing
+                    .iter()
+                    .filter_map(|der| X509::from_der(der).ok())
+                    .collect();
+                if !certificates.is_empty() {
+                    break;
+                }
+                refusals.push(format!(
+                    "the SMP publishes no CertPub signing certificate for {document}"
+                ));
+            }
+            Err(e) if e.is_unavailability() => {
+                return Err(SignerLookupError::Unavailable(format!(
+                    "CertPub lookup of {participant} via {}: {e}",
+                    e.service()
+                )))
+            }
+            Err(e) => refusals.push(format!("via {}: {e}", e.service())),
         }
-    };
-    let certificates: Vec<X509> = resolved
-        .certpub
-        .signing
-        .iter()
-        .filter_map(|der| X509::from_der(der).ok())
-        .collect();
+    }
     if certificates.is_empty() {
         return Err(SignerLookupError::NotRegistered(format!(
-            "the SMP publishes no CertPub signing certificate for {participant}"
+            "no CertPub signing certificate is registered for {participant}: {}",
+            refusals.join("; ")
         )));
     }
     Ok(RegisteredSigners {
@@ -229,6 +251,74 @@ mod tests {
         let reissued = builder.build();
         let a = registered("0203:a.example.se", vec![org_a]);
         assert!(check_signer(&reissued, "0203:a.example.se", &a).is_err());
+    }
+
+    /// CertPub through a local federation: a participant registered only for the SDK message is found for a
+    /// kvittens too; one without a CertPub signing certificate is refused; an SMP outage is "unavailable".
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn certpub_signing_certificates_come_from_discovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, org_a) = key_and_cert("org-a");
+        std::fs::write(dir.path().join("a-sign.pem"), org_a.to_pem().unwrap()).unwrap();
+        let federation = format!(
+            r#"
+sml_zone = "sml.sdk.test"
+
+[[access_points]]
+name = "ap-x"
+endpoint_url = "https://127.0.0.1:9/as4"
+
+[[organisations]]
+id = "org-a"
+name = "A"
+participant_id = "0203:a.example.se"
+access_point = "ap-x"
+documents = ["{doc}"]
+certpub_signing_certificate = "a-sign.pem"
+
+[[organisations]]
+id = "org-plain"
+name = "Utan CertPub"
+participant_id = "0203:plain.example.se"
+access_point = "ap-x"
+documents = ["{doc}"]
+"#,
+            doc = address_book_client::ids::SDK_MESSAGE_SIGENC,
+        );
+        let federation = federation_sim::config::FederationConfig::from_toml(&federation, dir.path()).unwrap();
+        let sim = federation_sim::FederationSim::start(federation).await.unwrap();
+        let text = format!(
+            "{}[discovery]\nsml_zone = \"{}\"\ndns_servers = [\"{}\"]\ndns_timeout_ms = 1000\nsmp_timeout_ms = 2000\n",
+            crate::cli::init::render_config("AP0001-DEV", 8443, 8080),
+            sim.sml_zone(),
+            sim.dns_addr()
+        );
+        let mut config = Config::from_toml(&text, &dir.path().join("ap.toml")).unwrap();
+        let anchor = dir.path().join("smp-ca.pem");
+        std::fs::write(&anchor, sim.smp_ca_pem()).unwrap();
+        config.trust.smp_anchors = vec![anchor];
+
+        let found = registered_signers(&config, "0203:a.example.se", pmode::builtin::SDK_KVITTENS_ACTION)
+            .await
+            .unwrap();
+        assert_eq!(found.source, SignerSource::CertPub);
+        assert_eq!(found.certificates.len(), 1);
+        assert!(check_signer(&org_a, "0203:a.example.se", &found).is_ok());
+        let err = registered_signers(&config, "0203:plain.example.se", pmode::builtin::SDK_MESSAGE_ACTION)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, SignerLookupError::NotRegistered(text) if text.contains("no CertPub signing certificate")),
+            "{err:?}"
+        );
+        sim.set_faults(federation_sim::Faults {
+            smp_status: Some(503),
+            ..Default::default()
+        });
+        let err = registered_signers(&config, "0203:a.example.se", pmode::builtin::SDK_MESSAGE_ACTION)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, SignerLookupError::Unavailable(_)), "{err:?}");
     }
 
     #[tokio::test]
