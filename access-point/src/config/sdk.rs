@@ -214,4 +214,26 @@ mod tests {
         let text = format!("{}[sdk]\nauto_acept = true\n", base());
         assert!(Config::from_toml(&text, Path::new("x.toml")).is_err());
     }
+
+    #[test]
+    fn e2e_signers_are_keyed_by_participant_ids_and_resolved_against_the_file() {
+        let text = format!(
+            "{}[sdk]\ne2e_signers = {{ \"0203:a.example.se\" = \"certs/a.pem\" }}\n",
+            base()
+        );
+        let config = Config::from_toml(&text, Path::new("/etc/ap/x.toml")).unwrap();
+        assert_eq!(
+            config.sdk.e2e_signers.get("0203:a.example.se"),
+            Some(&Path::new("/etc/ap/certs/a.pem").to_path_buf())
+        );
+        let text = format!(
+            "{}[sdk]\ne2e_signers = {{ \"not a participant\" = \"a.pem\" }}\n",
+            base()
+        );
+        let err = Config::from_toml(&text, Path::new("x.toml")).unwrap_err().to_string();
+        assert!(
+            err.contains("sdk.e2e_signers") && err.contains("not a participant"),
+            "{err}"
+        );
+    }
 }
