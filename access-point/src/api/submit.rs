@@ -719,14 +719,16 @@ async fn signer_registered_for_sender(
     envelope: &Envelope,
     certificate: &openssl::x509::X509,
 ) -> Result<(), ApiResponse> {
-    use crate::sdk::signer_identity::{check_signer, registered_signers, SignerLookupError};
+    use crate::sdk::signer_identity::{check_signer, SignerLookupError};
     let refuse = |detail: String| problem(ProblemType::InvalidSubmission, format!("XHE protection: {detail}"));
-    let registered = registered_signers(node.config(), &envelope.from.id, &envelope.scope.ebms_action())
+    let registered = node
+        .shared()
+        .signers
+        .registered_signers(&envelope.from.id, &envelope.scope.ebms_action())
         .await
         .map_err(|e| match e {
             SignerLookupError::NotRegistered(text) => refuse(text),
             SignerLookupError::Unavailable(text) => problem(ProblemType::StoreUnavailable, text),
-            SignerLookupError::Config(e) => problem(ProblemType::StoreUnavailable, e.to_string()),
         })?;
     check_signer(certificate, &envelope.from.id, &registered).map_err(refuse)
 }

@@ -45,6 +45,8 @@ pub(crate) struct NodeShared {
     pub e2e_trust: Option<TrustStore>,
     /// `[sdk] e2e_key` / `e2e_cert` (or the message key with `e2e_use_message_key`), loaded once at start.
     pub e2e_key: Option<crate::pki::KeyPair>,
+    /// `[sdk] e2e_signers` (read once at start) and the discovery client for CertPub signer lookups.
+    pub signers: Arc<crate::sdk::signer_identity::SignerRegistry>,
     /// Background work (SDK classification) that [`Node::shutdown`] waits for, so the store is released on return.
     pub background: Arc<BackgroundTasks>,
 }
@@ -207,16 +209,22 @@ impl Node {
             Some(p) => p,
             None => load_pmodes(&config)?,
         };
+        // The send path's discovery client (and its cache) also answers the CertPub lookups of XHE signers.
+        let mut shared_discovery = None;
         let resolver: Arc<dyn RecipientResolver> = match options.resolver {
             Some(r) => r,
             None => {
                 let peers = StaticPeers::from_config(&config)?;
                 match super::discovery_resolver::from_config(&config, &message_trust)? {
-                    Some(discovery) => Arc::new(super::ChainedResolver::new(peers, Arc::new(discovery))),
+                    Some(discovery) => {
+                        shared_discovery = Some(discovery.discovery().clone());
+                        Arc::new(super::ChainedResolver::new(peers, Arc::new(discovery)))
+                    }
                     None => Arc::new(peers),
                 }
             }
         };
+        let signers = Arc::new(crate::sdk::signer_identity::SignerRegistry::load(&config, shared_discovery)?);
         let data_dir = config.node.data_dir.clone();
         let spool_dir = data_dir.join(SPOOL_DIR);
         std::fs::create_dir_all(&spool_dir).map_err(|source| NodeError::Io {
@@ -261,6 +269,7 @@ impl Node {
             background: Arc::new(BackgroundTasks::default()),
             e2e_trust,
             e2e_key,
+            signers,
         });
         // Received messages a crash left unclassified (the inbox and kvittens layer runs after the receipt).
         crate::sdk::inbound::spawn_recovery(shared.clone());

@@ -20,10 +20,10 @@
 
 use std::path::Path;
 
-use address_book_client::{DocumentId, ParticipantId};
+use address_book_client::{Discovery, DocumentId, ParticipantId};
 use openssl::x509::X509;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::pki::keys::load_certificates_from;
 
 /// Where the registered certificates came from.
@@ -61,47 +61,90 @@ pub enum SignerLookupError {
     /// The SML/SMP could not be asked now (try again later).
     #[error("{0}")]
     Unavailable(String),
-    /// The configuration could not be read.
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
 }
 
-/// The certificates registered for `sender` (an XHE FromParty id such as `0203:example.se`); see the module
-/// documentation for the order of the sources. `document_id` is the envelope's document id as the SMP names it
-/// (`busdox-docid-qns::…`), used only for the CertPub lookup.
-pub async fn registered_signers(
-    config: &Config,
-    sender: &str,
+/// The registered signers a node knows: the `[sdk] e2e_signers` certificates, read once at start, and the
+/// discovery client (with its SML/SMP cache) for CertPub lookups. Built once per node ([`SignerRegistry::load`]), so
+/// a signed message costs neither a file read nor, within the discovery cache's lifetime, a network round trip.
+pub struct SignerRegistry {
+    configured: Vec<(ParticipantId, Vec<X509>)>,
+    discovery: Option<Discovery>,
+}
+
+impl std::fmt::Debug for SignerRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignerRegistry")
+            .field("configured", &self.configured.len())
+            .field("discovery", &self.discovery.is_some())
+            .finish()
+    }
+}
+
+impl SignerRegistry {
+    /// Reads every `[sdk] e2e_signers` file (an unreadable or empty one is a configuration error naming the
+    /// setting, the participant and the file) and takes `discovery` for CertPub lookups: the node's own client, so
+    /// the send path and this lookup share one cache. Without one, a client is built from `[discovery]` when that
+    /// section is present.
+    pub fn load(config: &Config, discovery: Option<Discovery>) -> Result<SignerRegistry, ConfigError> {
+        let mut configured = Vec::with_capacity(config.sdk.e2e_signers.len());
+        for (id, path) in &config.sdk.e2e_signers {
+            let participant = ParticipantId::parse(id)
+                .map_err(|e| config.error("sdk.e2e_signers", format!("{id:?} is not a participant id: {e}")))?;
+            configured.push((participant, load_configured(config, id, path)?));
+        }
+        let discovery = match (discovery, &config.discovery) {
+            (Some(discovery), _) => Some(discovery),
+            (None, None) => None,
+            (None, Some(_)) => {
+                // Only the discovery client is used, not the resolver's check of the receiving AP's certificate.
+                let unused_ap_trust = crate::pki::TrustStore::new(Vec::new());
+                crate::msh::discovery_resolver::from_config(config, &unused_ap_trust)?.map(|r| r.discovery().clone())
+            }
+        };
+        Ok(SignerRegistry { configured, discovery })
+    }
+
+    /// The discovery client CertPub lookups go through (for its cache counters).
+    pub fn discovery(&self) -> Option<&Discovery> {
+        self.discovery.as_ref()
+    }
+
+    /// The certificates registered for `sender` (an XHE FromParty id such as `0203:example.se`); see the module
+    /// documentation for the order of the sources. `document_id` is the envelope's document id as the SMP names
+    /// it (`busdox-docid-qns::…`), used only for the CertPub lookup.
+    pub async fn registered_signers(
+        &self,
+        sender: &str,
+        document_id: &str,
+    ) -> Result<RegisteredSigners, SignerLookupError> {
+        let participant = ParticipantId::parse(sender).map_err(|e| {
+            SignerLookupError::NotRegistered(format!("the XHE sender {sender:?} is not a participant id: {e}"))
+        })?;
+        if let Some((_, certificates)) = self.configured.iter().find(|(id, _)| id == &participant) {
+            return Ok(RegisteredSigners {
+                participant,
+                source: SignerSource::Configured,
+                certificates: certificates.clone(),
+            });
+        }
+        let Some(discovery) = &self.discovery else {
+            return Err(SignerLookupError::NotRegistered(format!(
+                "no signing certificate is registered for {participant}: it has no [sdk] e2e_signers entry and \
+                 [discovery] (CertPub) is not configured"
+            )));
+        };
+        certpub_signers(discovery, participant, document_id).await
+    }
+}
+
+/// The participant's CertPub signing certificates. They belong to the participant, but the SMP publishes them per
+/// registered document: the envelope's own document first, then the other SDK documents (a kvittens sender may be
+/// registered only as a receiver of SDK messages, and the reverse).
+async fn certpub_signers(
+    discovery: &Discovery,
+    participant: ParticipantId,
     document_id: &str,
 ) -> Result<RegisteredSigners, SignerLookupError> {
-    let participant = ParticipantId::parse(sender).map_err(|e| {
-        SignerLookupError::NotRegistered(format!("the XHE sender {sender:?} is not a participant id: {e}"))
-    })?;
-    if let Some(path) = configured_path(config, &participant) {
-        let certificates = load_configured(config, path)?;
-        return Ok(RegisteredSigners {
-            participant,
-            source: SignerSource::Configured,
-            certificates,
-        });
-    }
-    let not_registered = || {
-        SignerLookupError::NotRegistered(format!(
-            "no signing certificate is registered for {participant}: it has no [sdk] e2e_signers entry and \
-             [discovery] (CertPub) is not configured"
-        ))
-    };
-    if config.discovery.is_none() {
-        return Err(not_registered());
-    }
-    // Only the discovery client is used, not the resolver's check of the receiving AP's certificate.
-    let unused_ap_trust = crate::pki::TrustStore::new(Vec::new());
-    let Some(resolver) = crate::msh::discovery_resolver::from_config(config, &unused_ap_trust)? else {
-        return Err(not_registered());
-    };
-    // CertPub certificates belong to the participant, but the SMP publishes them per registered document: the
-    // envelope's own document first, then the other SDK documents (a kvittens sender may be registered only as a
-    // receiver of SDK messages, and the reverse).
     let mut documents = vec![document_id];
     for other in [pmode::builtin::SDK_MESSAGE_ACTION, pmode::builtin::SDK_KVITTENS_ACTION] {
         if !documents.contains(&other) {
@@ -118,7 +161,7 @@ pub async fn registered_signers(
                 continue;
             }
         };
-        match resolver.discovery().resolve(&participant, &document).await {
+        match discovery.resolve(&participant, &document).await {
             Ok(resolved) => {
                 certificates = resolved
                     .certpub
@@ -155,22 +198,18 @@ pub async fn registered_signers(
     })
 }
 
-/// The `[sdk] e2e_signers` file for `participant` (keys compared as participant ids: case-insensitive value).
-fn configured_path<'a>(config: &'a Config, participant: &ParticipantId) -> Option<&'a Path> {
-    config
-        .sdk
-        .e2e_signers
-        .iter()
-        .find(|(id, _)| ParticipantId::parse(id).is_ok_and(|id| &id == participant))
-        .map(|(_, path)| path.as_path())
-}
-
-fn load_configured(config: &Config, path: &Path) -> Result<Vec<X509>, SignerLookupError> {
-    let certificates = load_certificates_from(path).map_err(|e| config.error("sdk.e2e_signers", e.to_string()))?;
+fn load_configured(config: &Config, participant: &str, path: &Path) -> Result<Vec<X509>, ConfigError> {
+    let certificates = load_certificates_from(path).map_err(|e| {
+        config.error(
+            "sdk.e2e_signers",
+            format!("{participant}: {} is unreadable: {e}", path.display()),
+        )
+    })?;
     if certificates.is_empty() {
-        return Err(config
-            .error("sdk.e2e_signers", format!("{} holds no certificate", path.display()))
-            .into());
+        return Err(config.error(
+            "sdk.e2e_signers",
+            format!("{participant}: {} holds no certificate", path.display()),
+        ));
     }
     Ok(certificates)
 }
@@ -298,24 +337,36 @@ documents = ["{doc}"]
         std::fs::write(&anchor, sim.smp_ca_pem()).unwrap();
         config.trust.smp_anchors = vec![anchor];
 
-        let found = registered_signers(&config, "0203:a.example.se", pmode::builtin::SDK_KVITTENS_ACTION)
+        let registry = SignerRegistry::load(&config, None).unwrap();
+        let found = registry
+            .registered_signers("0203:a.example.se", pmode::builtin::SDK_KVITTENS_ACTION)
             .await
             .unwrap();
         assert_eq!(found.source, SignerSource::CertPub);
         assert_eq!(found.certificates.len(), 1);
         assert!(check_signer(&org_a, "0203:a.example.se", &found).is_ok());
-        let err = registered_signers(&config, "0203:plain.example.se", pmode::builtin::SDK_MESSAGE_ACTION)
+        let err = registry
+            .registered_signers("0203:plain.example.se", pmode::builtin::SDK_MESSAGE_ACTION)
             .await
             .unwrap_err();
         assert!(
             matches!(&err, SignerLookupError::NotRegistered(text) if text.contains("no CertPub signing certificate")),
             "{err:?}"
         );
+        // A repeated lookup is answered from the discovery cache: an SMP outage does not reach it.
         sim.set_faults(federation_sim::Faults {
             smp_status: Some(503),
             ..Default::default()
         });
-        let err = registered_signers(&config, "0203:a.example.se", pmode::builtin::SDK_MESSAGE_ACTION)
+        let again = registry
+            .registered_signers("0203:a.example.se", pmode::builtin::SDK_KVITTENS_ACTION)
+            .await
+            .unwrap();
+        assert_eq!(again.source, SignerSource::CertPub);
+        // A fresh registry (no cache) meets the outage: "unavailable".
+        let err = SignerRegistry::load(&config, None)
+            .unwrap()
+            .registered_signers("0203:a.example.se", pmode::builtin::SDK_MESSAGE_ACTION)
             .await
             .unwrap_err();
         assert!(matches!(err, SignerLookupError::Unavailable(_)), "{err:?}");
@@ -331,18 +382,26 @@ documents = ["{doc}"]
             crate::cli::init::render_config("AP0001-DEV", 8443, 8080)
         );
         let config = Config::from_toml(&text, &dir.path().join("ap.toml")).unwrap();
+        let registry = SignerRegistry::load(&config, None).unwrap();
+        // Read once: the file may go away after start.
+        std::fs::remove_file(dir.path().join("a.pem")).unwrap();
         let document = pmode::builtin::SDK_MESSAGE_ACTION;
-        let found = registered_signers(&config, "0203:A.example.se", document)
+        let found = registry
+            .registered_signers("0203:A.example.se", document)
             .await
             .unwrap();
         assert_eq!(found.source, SignerSource::Configured);
         assert_eq!(found.certificates.len(), 1);
-        let err = registered_signers(&config, "0203:b.example.se", document)
+        let err = registry
+            .registered_signers("0203:b.example.se", document)
             .await
             .unwrap_err();
         assert!(
             matches!(&err, SignerLookupError::NotRegistered(text) if text.contains("[sdk] e2e_signers")),
             "{err:?}"
         );
+        // An unreadable file is a start-up error naming the setting and the file.
+        let err = SignerRegistry::load(&config, None).unwrap_err().to_string();
+        assert!(err.contains("sdk.e2e_signers") && err.contains("a.pem"), "{err}");
     }
 }

@@ -21,7 +21,7 @@ use super::scan::scan_envelope;
 use crate::msh::node::NodeShared;
 use crate::pki::{Purpose, TrustStore};
 use crate::sdk::kvittens::{ReasonCode, RejectionReason, NO_LOCATION};
-use crate::sdk::signer_identity::{check_signer, registered_signers, RegisteredSigners, SignerLookupError};
+use crate::sdk::signer_identity::{check_signer, RegisteredSigners, SignerLookupError};
 use crate::sdk::xhe::DSIG_NS;
 use crate::sdk::xhe_encryption::{open, XheEncryptionError};
 use crate::sdk::xhe_signature::{subject, verify_trusted_and_parse};
@@ -96,11 +96,14 @@ pub(crate) async fn check(
     }
     // The sender named by the envelope (not yet verified): its registered certificates are looked up first, and
     // once the signature verified, the verified envelope must name the same sender.
-    let registered = match registered_signers(config, &envelope.xhe.from.id, &envelope.xhe.scope.ebms_action()).await {
+    let lookup = shared
+        .signers
+        .registered_signers(&envelope.xhe.from.id, &envelope.xhe.scope.ebms_action())
+        .await;
+    let registered = match lookup {
         Ok(registered) => registered,
         Err(SignerLookupError::NotRegistered(text)) => return Ok(refused(text)),
         Err(SignerLookupError::Unavailable(text)) => return Err(ProtectionError::SignerLookup(text)),
-        Err(SignerLookupError::Config(e)) => return Err(e.into()),
     };
     let path = shared.store.payload_files().path_of(record.key, part)?;
     let key_pair = if envelope.xhe.payload.is_encrypted() {
