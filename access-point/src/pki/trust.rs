@@ -18,6 +18,7 @@ use openssl::x509::verify::{X509VerifyFlags, X509VerifyParam};
 use openssl::x509::{X509Crl, X509Ref, X509StoreContext, X509VerifyResult, X509};
 use time::OffsetDateTime;
 
+use super::cache::VerifiedChainCache;
 use super::certinfo::{name_to_string, CertificateInfo};
 use super::keys::{load_certificates_from, load_crls_from, PkiError};
 use super::time::{asn1_to_datetime, unix_seconds};
@@ -124,6 +125,8 @@ pub struct TrustStore {
     intermediates: Vec<X509>,
     /// Shared: X509Crl is not Clone, and CRLs can be large.
     crls: Vec<Arc<X509Crl>>,
+    /// Chains this store verified (shared by clones; every change of intermediates or CRLs starts a new one).
+    verified_chains: Arc<VerifiedChainCache>,
 }
 
 impl fmt::Debug for TrustStore {
@@ -150,18 +153,21 @@ impl TrustStore {
             anchors,
             intermediates: Vec::new(),
             crls: Vec::new(),
+            verified_chains: Arc::default(),
         }
     }
 
     /// Intermediate CAs offered for path building (not trusted by themselves).
     pub fn with_intermediates(mut self, intermediates: Vec<X509>) -> TrustStore {
         self.intermediates = intermediates;
+        self.verified_chains = Arc::default();
         self
     }
 
     /// CRLs; once any CRL is configured every certificate of every chain must be covered by a current CRL.
     pub fn with_crls(mut self, crls: Vec<X509Crl>) -> TrustStore {
         self.crls = crls.into_iter().map(Arc::new).collect();
+        self.verified_chains = Arc::default();
         self
     }
 
@@ -218,6 +224,7 @@ impl TrustStore {
         }
         kept.push(Arc::new(crl));
         self.crls = kept;
+        self.verified_chains = Arc::default();
         Ok(())
     }
 
@@ -259,8 +266,53 @@ impl TrustStore {
         Ok(verified)
     }
 
-    /// Runs OpenSSL's path building with signatures, validity of every certificate at `at`, and CRLs.
+    /// Number of verified chains this store currently reuses (see [`super::cache::VerifiedChainCache`]).
+    pub fn cached_chains(&self) -> usize {
+        self.verified_chains.len()
+    }
+
+    /// [`TrustStore::build_chain_uncached`], or the chain it returned earlier for the same certificates when every
+    /// certificate of that chain and every CRL of this store is still valid at `at`.
     fn build_chain(&self, cert: &X509Ref, untrusted: &[X509], at: OffsetDateTime) -> Result<Vec<X509>, TrustError> {
+        let key = VerifiedChainCache::key(cert, untrusted)?;
+        if let Some(chain) = self.verified_chains.get(&key, at) {
+            return Ok(chain);
+        }
+        let chain = self.build_chain_uncached(cert, untrusted, at)?;
+        if let Some(window) = self.validity_window(&chain)? {
+            self.verified_chains.insert(key, chain.clone(), window);
+        }
+        Ok(chain)
+    }
+
+    /// The open interval of times in which every certificate of `chain` and every CRL of this store is valid;
+    /// `None` (do not cache) when a CRL has no nextUpdate.
+    fn validity_window(&self, chain: &[X509]) -> Result<Option<(OffsetDateTime, OffsetDateTime)>, ErrorStack> {
+        let (mut after, mut before) = (
+            OffsetDateTime::UNIX_EPOCH,
+            OffsetDateTime::now_utc() + time::Duration::days(36_500),
+        );
+        for c in chain {
+            after = after.max(asn1_to_datetime(c.not_before())?);
+            before = before.min(asn1_to_datetime(c.not_after())?);
+        }
+        for crl in &self.crls {
+            let Some(next_update) = crl.next_update() else {
+                return Ok(None);
+            };
+            after = after.max(asn1_to_datetime(crl.last_update())?);
+            before = before.min(asn1_to_datetime(next_update)?);
+        }
+        Ok((after < before).then_some((after, before)))
+    }
+
+    /// Runs OpenSSL's path building with signatures, validity of every certificate at `at`, and CRLs.
+    fn build_chain_uncached(
+        &self,
+        cert: &X509Ref,
+        untrusted: &[X509],
+        at: OffsetDateTime,
+    ) -> Result<Vec<X509>, TrustError> {
         let mut builder = X509StoreBuilder::new()?;
         for anchor in &self.anchors {
             builder.add_cert(anchor.clone())?;
@@ -434,5 +486,56 @@ fn check_usage(info: &CertificateInfo, purpose: Purpose) -> Result<(), TrustErro
             subject: info.subject.clone(),
             purpose,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::dev::DevPki;
+    use time::Duration;
+
+    fn crl_copy(crl: &X509Crl) -> X509Crl {
+        X509Crl::from_der(&crl.to_der().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_verified_chain_is_reused_until_the_crl_changes() {
+        let mut pki = DevPki::throwaway("AP0001-DEV").unwrap();
+        let mut store = TrustStore::new(vec![pki.ca.certificate.clone()]).with_crls(vec![crl_copy(&pki.crl)]);
+        let now = OffsetDateTime::now_utc();
+        let cert = pki.message.certificate.clone();
+        store.verify(&cert, &[], Purpose::MessageSigning, now).unwrap();
+        assert_eq!(store.cached_chains(), 1);
+        // A clone shares the chains verified so far.
+        let clone = store.clone();
+        clone.verify(&cert, &[], Purpose::MessageSigning, now).unwrap();
+        assert_eq!(clone.cached_chains(), 1);
+        // A refreshed CRL that revokes the certificate is checked at once, cache or not.
+        pki.revoke(&cert).unwrap();
+        store.replace_crl(crl_copy(&pki.crl)).unwrap();
+        assert_eq!(store.cached_chains(), 0);
+        assert!(matches!(
+            store.verify(&cert, &[], Purpose::MessageSigning, now),
+            Err(TrustError::Revoked { .. })
+        ));
+        assert_eq!(store.cached_chains(), 0, "failures are not cached");
+    }
+
+    #[test]
+    fn a_cached_chain_is_not_used_outside_the_validity_of_its_certificates_and_crls() {
+        let pki = DevPki::throwaway("AP0001-DEV").unwrap();
+        let store = TrustStore::new(vec![pki.ca.certificate.clone()]).with_crls(vec![crl_copy(&pki.crl)]);
+        let now = OffsetDateTime::now_utc();
+        let cert = &pki.message.certificate;
+        store.verify(cert, &[], Purpose::MessageSigning, now).unwrap();
+        assert_eq!(store.cached_chains(), 1);
+        let after_crl = asn1_to_datetime(pki.crl.next_update().unwrap()).unwrap() + Duration::minutes(1);
+        assert!(matches!(
+            store.verify(cert, &[], Purpose::MessageSigning, after_crl),
+            Err(TrustError::CrlStale { .. }) | Err(TrustError::Expired { .. })
+        ));
+        let after_cert = asn1_to_datetime(cert.not_after()).unwrap() + Duration::minutes(1);
+        assert!(store.verify(cert, &[], Purpose::MessageSigning, after_cert).is_err());
     }
 }

@@ -107,6 +107,32 @@ fn set_oaep_sha256<T>(ctx: &mut PkeyCtx<T>) -> Result<(), openssl::error::ErrorS
     ctx.set_rsa_mgf1_md(Md::sha256())
 }
 
+/// DER SubjectPublicKeyInfo of an X25519 key up to the key (RFC 8410 §4: SEQUENCE { SEQUENCE { OID 1.3.101.110 },
+/// BIT STRING }); the 32 key bytes follow. DER is canonical, so every X25519 key is encoded exactly so. Writing and
+/// reading it directly saves OpenSSL 3's encoder/decoder lookup, which costs more than the X25519 agreement itself.
+const X25519_SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x03, 0x21, 0x00];
+const X25519_KEY_LEN: usize = 32;
+
+/// The DER SubjectPublicKeyInfo of an X25519 public key.
+fn x25519_spki_der<T: openssl::pkey::HasPublic>(key: &PKeyRef<T>) -> Result<Vec<u8>, EncryptionError> {
+    let raw = key.raw_public_key()?;
+    if raw.len() != X25519_KEY_LEN {
+        return Err(EncryptionError::UnsuitableRecipient(
+            "X25519 public key of the wrong length".into(),
+        ));
+    }
+    Ok([&X25519_SPKI_PREFIX[..], &raw].concat())
+}
+
+/// Parses a DER SubjectPublicKeyInfo: the canonical X25519 form directly, anything else through OpenSSL's decoder
+/// (which then decides, as before).
+fn public_key_from_spki(der: &[u8]) -> Result<PKey<Public>, openssl::error::ErrorStack> {
+    match der.strip_prefix(&X25519_SPKI_PREFIX[..]) {
+        Some(raw) if raw.len() == X25519_KEY_LEN => PKey::public_key_from_raw_bytes(raw, Id::X25519),
+        _ => PKey::public_key_from_der(der),
+    }
+}
+
 /// What an X25519 + HKDF + key wrap sender puts into the message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgreedKeyWrap {
@@ -137,7 +163,7 @@ pub fn x25519_wrap(
     let kek = hkdf_sha256_aes128(&shared, &salt, hkdf_info)?;
     let wrapped_key = aes128_key_wrap(&kek, key.as_bytes())?;
     Ok(AgreedKeyWrap {
-        ephemeral_public_key_der: ephemeral.public_key_to_der()?,
+        ephemeral_public_key_der: x25519_spki_der(&ephemeral)?,
         hkdf_salt: salt,
         hkdf_info: hkdf_info.to_vec(),
         wrapped_key,
@@ -155,7 +181,7 @@ pub fn x25519_unwrap(wrap: &AgreedKeyWrap, private_key: &PKeyRef<Private>) -> Re
     if wrap.hkdf_salt.len() > MAX_HKDF_PARAMETER_LEN || wrap.hkdf_info.len() > MAX_HKDF_PARAMETER_LEN {
         return Err(EncryptionError::Malformed("HKDF salt or info too long".into()));
     }
-    let ephemeral = PKey::public_key_from_der(&wrap.ephemeral_public_key_der)
+    let ephemeral = public_key_from_spki(&wrap.ephemeral_public_key_der)
         .map_err(|_| EncryptionError::KeyUnwrapFailed("originator key is not a valid public key"))?;
     if ephemeral.id() != Id::X25519 {
         return Err(EncryptionError::KeyUnwrapFailed("originator key is not an X25519 key"));
@@ -292,6 +318,25 @@ mod tests {
             rsa_oaep_encrypt(&key, &public),
             Err(EncryptionError::UnsuitableRecipient(_))
         ));
+    }
+
+    #[test]
+    fn x25519_spki_matches_openssl_encoding() {
+        for _ in 0..4 {
+            let key = PKey::generate_x25519().unwrap();
+            let der = key.public_key_to_der().unwrap();
+            assert_eq!(x25519_spki_der(&key).unwrap(), der);
+            let parsed = public_key_from_spki(&der).unwrap();
+            assert_eq!(parsed.id(), Id::X25519);
+            assert_eq!(parsed.raw_public_key().unwrap(), key.raw_public_key().unwrap());
+        }
+        // Not the canonical form (a truncated key): left to OpenSSL's decoder, which refuses it.
+        let mut short = x25519_spki_der(&PKey::generate_x25519().unwrap()).unwrap();
+        short.pop();
+        assert!(public_key_from_spki(&short).is_err());
+        // An Ed25519 key parses as what it is (the caller then refuses a non-X25519 originator key).
+        let ed = PKey::generate_ed25519().unwrap().public_key_to_der().unwrap();
+        assert_eq!(public_key_from_spki(&ed).unwrap().id(), Id::ED25519);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! certificate must travel in the message: we never look it up elsewhere).
 
 use crate::ebms::ns;
+use crate::pki::cache::certificate_from_der;
 use crate::wss::algorithms::uri;
 use crate::wss::xenc::{parse_token_reference, render_binary_security_token, TokenReference};
 use base64::Engine;
@@ -81,11 +82,11 @@ pub fn resolve_signing_certificate(
         TokenReference::IssuerSerial { .. } | TokenReference::SubjectKeyIdentifier(_) => {
             let mut matching = tokens
                 .values()
-                .filter_map(|der| X509::from_der(der).ok())
+                .filter_map(|der| certificate_from_der(der).ok())
                 .filter(|c| reference.names(c));
             let found = matching.next().ok_or(TokenError::Unresolved)?;
             return Ok(found);
         }
     };
-    X509::from_der(&der).map_err(|_| TokenError::BadCertificate)
+    certificate_from_der(&der).map_err(|_| TokenError::BadCertificate)
 }
