@@ -92,7 +92,7 @@ impl Drop for DeliveryWatch {
 }
 
 /// The token `init` wrote for the node's own clients (`[api] client_token_file`), if the API authenticates.
-fn operator_token(config: &access_point::config::Config) -> Result<Option<ApiToken>, WatchError> {
+pub(crate) fn operator_token(config: &access_point::config::Config) -> Result<Option<ApiToken>, WatchError> {
     if config.api.authentication == access_point::config::ApiAuthentication::None {
         return Ok(None);
     }

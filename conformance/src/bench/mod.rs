@@ -11,6 +11,7 @@ pub mod ceilings;
 pub mod events;
 pub mod pair;
 pub mod report;
+pub mod submitter;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -298,24 +299,37 @@ fn submission() -> SubmitRequest {
     }
 }
 
+/// How a message is submitted: the `sdk-ap send` client (the warm-up), or kept-alive connections with a body
+/// built once ([`submitter`]; the measured messages).
+enum Via<'a> {
+    Client(UploadPayload),
+    Submitter(&'a submitter::Submitter),
+}
+
 /// Submits one message and waits for its outcome on the sender's event stream; the latency is submission →
 /// `Delivered` (the `delivered` event reaching the benchmark).
 async fn one_message(
     client: &ApiClient,
     watch: &DeliveryWatch,
-    payload: UploadPayload,
+    via: Via<'_>,
     poll: Duration,
     deadline: Instant,
 ) -> Result<Duration, String> {
     let started = Instant::now();
-    let accepted = client
-        .submit(&submission(), &[payload])
-        .await
-        .map_err(|e| format!("submit: {e}"))?;
-    let seen = watch.wait(client, &accepted.message_id, poll, deadline).await?;
+    let message_id = match via {
+        Via::Client(payload) => {
+            client
+                .submit(&submission(), &[payload])
+                .await
+                .map_err(|e| format!("submit: {e}"))?
+                .message_id
+        }
+        Via::Submitter(submitter) => submitter.submit(client).await?,
+    };
+    let seen = watch.wait(client, &message_id, poll, deadline).await?;
     match seen.outcome {
         Outcome::Delivered => Ok(seen.at.saturating_duration_since(started)),
-        Outcome::Failed(reason) => Err(format!("{} failed: {reason}", accepted.message_id)),
+        Outcome::Failed(reason) => Err(format!("{message_id} failed: {reason}")),
     }
 }
 
@@ -354,18 +368,19 @@ pub async fn measure_sdk_ap(
             .map_err(|e| e.to_string())?,
     );
     let deadline = Instant::now() + size_timeout(plan);
-    one_message(&client, &watch, upload(warm_up), poll, deadline)
+    one_message(&client, &watch, Via::Client(upload(warm_up)), poll, deadline)
         .await
         .map_err(|e| format!("warm-up message: {e}"))?;
 
+    let submitter = Arc::new(submitter::Submitter::new(a.api, &a_settings, submission(), payload)?);
     let semaphore = Arc::new(tokio::sync::Semaphore::new(plan.concurrency.max(1)));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..plan.messages {
         let permit = semaphore.clone().acquire_owned().await.map_err(|e| e.to_string())?;
-        let (payload, client, watch) = (payload.clone(), client.clone(), watch.clone());
+        let (submitter, client, watch) = (submitter.clone(), client.clone(), watch.clone());
         tasks.spawn(async move {
-            let result = one_message(&client, &watch, payload, poll, deadline).await;
+            let result = one_message(&client, &watch, Via::Submitter(&submitter), poll, deadline).await;
             drop(permit);
             result
         });

@@ -29,6 +29,11 @@ impl ServedAp {
         peak_rss_kib(self.child.id())
     }
 
+    /// Context switches of the process's live threads so far ([`context_switches`]).
+    pub fn context_switches(&self) -> Option<(u64, u64)> {
+        context_switches(self.child.id())
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -53,6 +58,28 @@ impl Drop for ServedAp {
     fn drop(&mut self) {
         self.terminate();
     }
+}
+
+/// Context switches of all live threads of a process so far: (voluntary, involuntary). Voluntary ones are
+/// wake-ups (a thread that waited on a futex, a socket or the disk), which the machine's load hardly changes;
+/// involuntary ones are preemptions. Threads that already exited are not counted (a tokio blocking thread lives
+/// 10 s after its last task, so none exit during a run).
+pub fn context_switches(pid: u32) -> Option<(u64, u64)> {
+    let mut total = (0, 0);
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+            continue; // the thread exited meanwhile
+        };
+        for line in status.lines() {
+            let field = |prefix: &str| line.strip_prefix(prefix).and_then(|v| v.trim().parse::<u64>().ok());
+            if let Some(n) = field("voluntary_ctxt_switches:") {
+                total.0 += n;
+            } else if let Some(n) = field("nonvoluntary_ctxt_switches:") {
+                total.1 += n;
+            }
+        }
+    }
+    Some(total)
 }
 
 /// Peak resident set size (VmHWM) of a process, in KiB.

@@ -23,6 +23,7 @@ use access_point::api::submit::SubmitRequest;
 use access_point::api::ApiClient;
 use clap::Parser;
 use conformance::bench::events::{DeliveryWatch, Outcome};
+use conformance::bench::submitter::Submitter;
 use conformance::bench::{ceilings, load_average, pair, write_payload, Measured, KB};
 
 #[derive(Debug, Parser)]
@@ -80,26 +81,40 @@ fn submission() -> SubmitRequest {
 /// What the submitters share.
 struct Sender {
     client: ApiClient,
+    /// The measured messages go over kept-alive connections with a body built once (the tool's own CPU and A's
+    /// connection handling stay out of the figures).
+    submitter: Submitter,
     watch: DeliveryWatch,
     poll: Duration,
     deadline: Instant,
 }
 
 impl Sender {
-    async fn one_message(&self, payload: UploadPayload) -> Result<Duration, String> {
+    /// The warm-up message, through the same client `sdk-ap send` uses.
+    async fn warm_up(&self, payload: UploadPayload) -> Result<Duration, String> {
         let started = Instant::now();
         let accepted = self
             .client
             .submit(&submission(), &[payload])
             .await
             .map_err(|e| format!("submit: {e}"))?;
+        self.outcome(&accepted.message_id, started).await
+    }
+
+    async fn one_message(&self) -> Result<Duration, String> {
+        let started = Instant::now();
+        let message_id = self.submitter.submit(&self.client).await?;
+        self.outcome(&message_id, started).await
+    }
+
+    async fn outcome(&self, message_id: &str, started: Instant) -> Result<Duration, String> {
         let seen = self
             .watch
-            .wait(&self.client, &accepted.message_id, self.poll, self.deadline)
+            .wait(&self.client, message_id, self.poll, self.deadline)
             .await?;
         match seen.outcome {
             Outcome::Delivered => Ok(seen.at.saturating_duration_since(started)),
-            Outcome::Failed(reason) => Err(format!("{} failed: {reason}", accepted.message_id)),
+            Outcome::Failed(reason) => Err(format!("{message_id} failed: {reason}")),
         }
     }
 }
@@ -136,6 +151,7 @@ async fn load(args: &Args, work: &Path) -> Result<(String, bool), String> {
     let a_settings = access_point::config::Config::load(&a_config).map_err(|e| e.to_string())?;
     let sender = Arc::new(Sender {
         client: ApiClient::for_config(&a_settings, None).map_err(|e| e.to_string())?,
+        submitter: Submitter::new(a.api, &a_settings, submission(), payload)?,
         watch: DeliveryWatch::open(a.api, &a_settings)
             .await
             .map_err(|e| e.to_string())?,
@@ -143,12 +159,14 @@ async fn load(args: &Args, work: &Path) -> Result<(String, bool), String> {
         deadline: Instant::now() + Duration::from_secs(args.timeout),
     });
     sender
-        .one_message(upload(warm_up))
+        .warm_up(upload(warm_up))
         .await
         .map_err(|e| format!("warm-up message: {e}"))?;
 
     let load_before = load_average();
     let cpu_before = (cpu_seconds(a.pid()), cpu_seconds(b.pid()));
+    let tool_cpu_before = cpu_seconds(std::process::id());
+    let switches_before = (a.context_switches(), b.context_switches());
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     let semaphore = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
@@ -160,9 +178,9 @@ async fn load(args: &Args, work: &Path) -> Result<(String, bool), String> {
             }
             None => Some(semaphore.clone().acquire_owned().await.map_err(|e| e.to_string())?),
         };
-        let (sender, payload) = (sender.clone(), payload.clone());
+        let sender = sender.clone();
         tasks.spawn(async move {
-            let result = sender.one_message(payload).await;
+            let result = sender.one_message().await;
             drop(permit);
             result
         });
@@ -177,8 +195,19 @@ async fn load(args: &Args, work: &Path) -> Result<(String, bool), String> {
     }
     let wall = started.elapsed();
     let (a_rss, b_rss) = (a.peak_rss_kib(), b.peak_rss_kib());
+    let switches = match (switches_before, a.context_switches(), b.context_switches()) {
+        ((Some(a0), Some(b0)), Some(a1), Some(b1)) => Some((
+            (a1.0.saturating_sub(a0.0), a1.1.saturating_sub(a0.1)),
+            (b1.0.saturating_sub(b0.0), b1.1.saturating_sub(b0.1)),
+        )),
+        _ => None,
+    };
     let cpu_used = match (cpu_before, cpu_seconds(a.pid()), cpu_seconds(b.pid())) {
         ((Some(a0), Some(b0)), Some(a1), Some(b1)) => Some((a1 - a0, b1 - b0)),
+        _ => None,
+    };
+    let tool_cpu = match (tool_cpu_before, cpu_seconds(std::process::id())) {
+        (Some(t0), Some(t1)) => Some(t1 - t0),
         _ => None,
     };
     let stream_broken = sender.watch.broken();
@@ -225,6 +254,29 @@ async fn load(args: &Args, work: &Path) -> Result<(String, bool), String> {
                 per_message * 1000.0,
                 a_cpu * 1000.0 / delivered as f64,
                 b_cpu * 1000.0 / delivered as f64
+            ),
+        );
+    }
+    if let Some((a_switches, b_switches)) = switches.filter(|_| delivered > 0) {
+        let per = |n: u64| n as f64 / delivered as f64;
+        row(
+            "context switches per message, voluntary / involuntary (sender AP; receiver AP)",
+            format!(
+                "{:.1} / {:.1}; {:.1} / {:.1}",
+                per(a_switches.0),
+                per(a_switches.1),
+                per(b_switches.0),
+                per(b_switches.1)
+            ),
+        );
+    }
+    if let Some(tool) = tool_cpu.filter(|_| delivered > 0) {
+        row(
+            "CPU per message of this load tool (shares the cores)",
+            format!(
+                "{:.2} ms; {} API connections for the submissions",
+                tool * 1000.0 / delivered as f64,
+                sender.submitter.connections_opened()
             ),
         );
     }
