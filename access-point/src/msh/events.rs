@@ -21,7 +21,7 @@ use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::outcome::Outcome;
-use crate::store::{State, Store, Timestamp};
+use crate::store::{State, Timestamp};
 
 /// How many events a slow subscriber may fall behind before it loses the oldest.
 pub const EVENT_CHANNEL_CAPACITY: usize = 4096;
@@ -342,15 +342,10 @@ impl EventBus {
     }
 }
 
-/// Turns the node's outcomes (Delivered / Failed of outbound messages) into [`ApEvent`]s, with the sender read from
-/// the stored message (the `originalSender` participant, or the From party when there is none). The functional
-/// address of the sender is not stored with outbound messages yet, so it stays `None`.
-pub(crate) fn spawn_outcome_bridge(
-    store: Arc<dyn Store>,
-    mut outcomes: broadcast::Receiver<Outcome>,
-    bus: EventBus,
-    stop: CancellationToken,
-) {
+/// Turns the node's outcomes (Delivered / Failed of outbound messages) into [`ApEvent`]s, with the sender the
+/// outcome carries (the `originalSender` participant, or the From party when there is none). The functional address
+/// of the sender is not stored with outbound messages yet, so it stays `None`.
+pub(crate) fn spawn_outcome_bridge(mut outcomes: broadcast::Receiver<Outcome>, bus: EventBus, stop: CancellationToken) {
     tokio::spawn(async move {
         loop {
             let outcome = tokio::select! {
@@ -364,27 +359,22 @@ pub(crate) fn spawn_outcome_bridge(
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
             };
-            if let Some(event) = outcome_event(&*store, &outcome).await {
+            if let Some(event) = outcome_event(outcome) {
                 bus.publish(event);
             }
         }
     });
 }
 
-async fn outcome_event(store: &dyn Store, outcome: &Outcome) -> Option<ApEvent> {
-    let sender = match store.get(outcome.key).await {
-        Ok(Some(record)) => record.meta.original_sender.unwrap_or(record.meta.from.id),
-        Ok(None) => {
-            tracing::warn!(message_id = %outcome.message_id, "events: outcome of a message the store does not hold");
-            return None;
-        }
-        Err(e) => {
-            tracing::warn!(message_id = %outcome.message_id, error = %e, "events: cannot read the message of an outcome");
-            return None;
-        }
-    };
-    let message_id = outcome.message_id.clone();
-    match outcome.state {
+fn outcome_event(outcome: Outcome) -> Option<ApEvent> {
+    let Outcome {
+        message_id,
+        state,
+        sender,
+        reason,
+        ..
+    } = outcome;
+    match state {
         State::Delivered => Some(ApEvent::Delivered {
             message_id,
             sender,
@@ -394,7 +384,7 @@ async fn outcome_event(store: &dyn Store, outcome: &Outcome) -> Option<ApEvent> 
             message_id,
             sender,
             functional_address: None,
-            reason: outcome.reason.clone(),
+            reason,
         }),
         _ => None,
     }

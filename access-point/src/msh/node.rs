@@ -224,7 +224,10 @@ impl Node {
                 }
             }
         };
-        let signers = Arc::new(crate::sdk::signer_identity::SignerRegistry::load(&config, shared_discovery)?);
+        let signers = Arc::new(crate::sdk::signer_identity::SignerRegistry::load(
+            &config,
+            shared_discovery,
+        )?);
         let data_dir = config.node.data_dir.clone();
         let spool_dir = data_dir.join(SPOOL_DIR);
         std::fs::create_dir_all(&spool_dir).map_err(|source| NodeError::Io {
@@ -295,12 +298,7 @@ impl Node {
         });
         let sender_stop = CancellationToken::new();
         // Subscribed before the sender starts, so no outcome goes by unseen.
-        super::events::spawn_outcome_bridge(
-            store.clone(),
-            outcomes.subscribe(),
-            shared.events.clone(),
-            sender_stop.clone(),
-        );
+        super::events::spawn_outcome_bridge(outcomes.subscribe(), shared.events.clone(), sender_stop.clone());
         let sender_task = tokio::spawn(sender.run(sender_stop.clone()));
         spawn_queue_gauges(store.clone(), metrics.clone(), sender_stop.clone());
         readiness.set(true);

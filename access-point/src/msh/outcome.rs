@@ -120,6 +120,9 @@ pub struct Outcome {
     pub attempts: u32,
     /// Why it failed (empty when delivered).
     pub reason: String,
+    /// Who sent it: the `originalSender` participant, or the From party when there is none (the events name it;
+    /// carried here so that publishing an outcome needs no read of the store).
+    pub sender: String,
 }
 
 #[cfg(test)]

@@ -246,10 +246,19 @@ impl Sender {
                 at: stored.updated_at,
                 attempts: stored.attempts,
                 reason: error,
+                sender: record
+                    .meta
+                    .original_sender
+                    .clone()
+                    .unwrap_or_else(|| record.meta.from.id.clone()),
             });
+        } else {
+            // A retry entered the schedule: the loop may be sleeping towards a later time.
+            self.wake.notify_one();
         }
-        // A freed permit may let a waiting due message go now.
-        self.wake.notify_one();
+        // No wake-up for a final outcome: the loop only sleeps after a claim found nothing more due (a due message
+        // left waiting for a permit keeps the loop on `acquire`, which the permit dropped after this returns
+        // wakes), so waking it would cost a claim and a `next_due` on the store per message for nothing.
     }
 }
 
