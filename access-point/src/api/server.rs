@@ -137,6 +137,8 @@ fn tls_acceptor(config: &crate::config::Config) -> Result<Option<TlsAcceptor>, A
 struct ApiContext {
     authenticator: auth::Authenticator,
     audit: Arc<AuditLog>,
+    /// `[api] audit_fsync`: each audit line is synced, so it is written on the blocking pool.
+    audit_fsync: bool,
     /// `[api.tls]`: the handshake every connection goes through first.
     tls: Option<TlsAcceptor>,
     /// `[transport] tls_handshake_timeout_ms`: a client that does not finish the handshake in time is dropped.
@@ -172,6 +174,7 @@ impl ApiContext {
         Ok(ApiContext {
             authenticator,
             audit: Arc::new(audit),
+            audit_fsync: config.api.audit_fsync,
             tls,
             handshake_timeout,
         })
@@ -296,9 +299,18 @@ async fn route(
     };
     let mut record = AuditRecord::new(&actor, &method, &path, response.status().as_u16(), remote);
     record.message_ids = super::audit::message_ids_of(&response, &path);
-    let audit = context.audit.clone();
-    let written = tokio::task::spawn_blocking(move || audit.append(&record)).await;
-    if let Err(e) = written.map_err(std::io::Error::other).and_then(|r| r) {
+    // Without fsync the line is one `write` to the page cache: cheaper here than the two thread wake-ups of a
+    // blocking-pool round trip.
+    let written = if context.audit_fsync {
+        let audit = context.audit.clone();
+        tokio::task::spawn_blocking(move || audit.append(&record))
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r)
+    } else {
+        context.audit.append(&record)
+    };
+    if let Err(e) = written {
         tracing::error!(error = %e, "api: cannot write the audit log");
     }
     response
