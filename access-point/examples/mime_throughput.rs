@@ -148,7 +148,7 @@ async fn main() {
     }
     let expected_sha = hasher.finish();
     let reference_elapsed = reference_started.elapsed().as_secs_f64();
-    assert_eq!(part.sha256, expected_sha, "spooled hash differs");
+    assert_eq!(part.sha256().unwrap(), expected_sha, "spooled hash differs");
 
     println!("encoding:            {cte}");
     println!(

@@ -108,7 +108,7 @@ async fn preamble_epilogue_start_base64_padding_and_all_headers() {
     assert_eq!(p1.content_type.as_deref(), Some("application/octet-stream"));
     assert_eq!(content(p1), b"Hello, world!");
     assert_eq!(p1.size, 13);
-    assert_eq!(p1.sha256, sha256(b"Hello, world!"));
+    assert_eq!(p1.sha256().unwrap(), sha256(b"Hello, world!"));
     assert_eq!(p1.headers.content_description(), Some("the payload"));
     assert_eq!(p1.headers.content_disposition(), Some("attachment; filename=\"p.bin\""));
     assert_eq!(p1.headers.get("x-custom"), Some("yes"));

@@ -63,7 +63,7 @@ fuzz_target!(|input: &[u8]| {
             let content = std::fs::read(part.path().unwrap()).unwrap();
             assert_eq!(content.len() as u64, part.size);
             assert!(part.size <= limits.max_attachment_bytes);
-            assert_eq!(openssl::sha::sha256(&content), part.sha256);
+            assert_eq!(openssl::sha::sha256(&content), part.sha256().unwrap());
         }
     }
     drop(runtime);

@@ -236,7 +236,10 @@ pub(super) async fn handle(node: &Node, caller: &Caller, request: Request<Incomi
         Ok(m) => m,
         Err(e) => return problem(ProblemType::BadRequest, format!("metadata: {e}")),
     };
-    let fingerprint = fingerprint_of(&metadata, &upload.attachments);
+    let fingerprint = match fingerprint_of(&metadata, &upload.attachments) {
+        Ok(f) => f,
+        Err(e) => return mime_problem(MimeError::Spool(e)),
+    };
     let store = IdempotencyStore::new(&node.config().node.data_dir);
     let guard = match &idempotency_key {
         None => None,
@@ -315,16 +318,16 @@ fn accepted_response(status: StatusCode, message_id: &str, pmode_id: &str, repla
 
 /// What identifies a request independently of its multipart framing: the metadata and each part's type, name and
 /// content digest.
-fn fingerprint_of(metadata: &serde_json::Value, parts: &[SpooledPart]) -> String {
+fn fingerprint_of(metadata: &serde_json::Value, parts: &[SpooledPart]) -> std::io::Result<String> {
     let mut fingerprint = Fingerprint::default();
     fingerprint.field(metadata.to_string().as_bytes());
     for part in parts {
         fingerprint
             .field(part.content_type.as_deref().unwrap_or("").as_bytes())
             .field(part.headers.content_disposition().unwrap_or("").as_bytes())
-            .field(&part.sha256);
+            .field(&part.sha256()?);
     }
-    fingerprint.finish()
+    Ok(fingerprint.finish())
 }
 
 async fn submit_raw(

@@ -778,7 +778,10 @@ fn inspect_without_key<W: Write>(
         let cid = uri.strip_prefix("cid:").unwrap_or(uri);
         let part = mime.attachment(cid).ok_or("no such MIME part")?;
         match &verified {
-            Ok(v) => v.check_attachment(cid, &part.sha256).map_err(|e| e.to_string()),
+            Ok(v) => {
+                let sha256 = part.sha256().map_err(|e| e.to_string())?;
+                v.check_attachment(cid, &sha256).map_err(|e| e.to_string())
+            }
             Err(_) => Err("header not verified".into()),
         }
     };
@@ -816,7 +819,7 @@ fn inspect_without_key<W: Write>(
     }
     for part in &mime.attachments {
         let cid = part.content_id.as_deref().unwrap_or_default();
-        if let Err(e) = v.check_attachment(cid, &part.sha256) {
+        if let Err(e) = v.check_attachment(cid, &part.sha256()?) {
             attachments_ok = false;
             writeln!(
                 out,

@@ -2,7 +2,8 @@
 //!
 //! * [`read_message`] reads an AS4 HTTP body (given its `Content-Type`) from any `AsyncRead`. The root (SOAP) part is
 //!   kept in memory, capped by [`MimeLimits::max_soap_bytes`]; every other part is decoded while streaming and
-//!   kept ([`SpooledPart`]) together with its size and SHA-256: in memory up to [`SMALL_PART_IN_MEMORY_BYTES`], else
+//!   kept ([`SpooledPart`]) together with its size and SHA-256 (computed on the way or on request, see
+//!   [`PartDigests`]): in memory up to [`SMALL_PART_IN_MEMORY_BYTES`], else
 //!   spooled to a temporary file, so no large attachment is ever held whole in memory. Every size is capped by a named setting in [`MimeLimits`]; malformed input gives a typed
 //!   [`MimeError`] and leaves no spooled file behind.
 //! * [`MultipartWriter`] streams a message out to an `AsyncWrite` or as a `Stream` of `Bytes` (a hyper body), with a
@@ -28,7 +29,10 @@ mod writer;
 
 pub use content_type::{ContentType, MessageContentType, MultipartRelated, SoapVersion};
 pub use headers::{PartHeaders, TransferEncoding};
-pub use reader::{read_message, PartReader, RootPart, SoapWithAttachments, SpooledPart, SMALL_PART_IN_MEMORY_BYTES};
+pub use reader::{
+    read_message, read_message_with, PartDigests, PartReader, RootPart, SoapWithAttachments, SpooledPart,
+    SMALL_PART_IN_MEMORY_BYTES,
+};
 pub use writer::{AttachmentSource, MultipartWriter, OutgoingAttachment};
 
 /// Size and count limits applied by [`read_message`]. Every limit is enforced while streaming, before the data that

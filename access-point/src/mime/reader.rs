@@ -13,7 +13,7 @@ use super::base64_stream::Base64Decoder;
 use super::content_type::{ContentType, MessageContentType, MultipartRelated, SoapVersion};
 use super::headers::{PartHeaders, TransferEncoding};
 use super::spool::SpoolWriter;
-pub use super::spool::SMALL_PART_IN_MEMORY_BYTES;
+pub use super::spool::{PartDigests, SMALL_PART_IN_MEMORY_BYTES};
 pub use super::spool::{PartReader, SpooledPart};
 use super::{MimeError, MimeLimits};
 
@@ -60,13 +60,25 @@ pub struct RootPart {
 }
 
 /// Reads an AS4 HTTP body: `content_type` is the HTTP `Content-Type` value, `body` the raw body. The root part is
-/// returned in memory; attachments are decoded and spooled into `spool_dir`. On error every file already spooled for
-/// this message is removed.
+/// returned in memory; attachments are decoded and spooled into `spool_dir`, large ones hashed on the way
+/// ([`PartDigests::WhileSpooling`]). On error every file already spooled for this message is removed.
 pub async fn read_message<R: AsyncRead + Unpin>(
     body: R,
     content_type: &str,
     limits: &MimeLimits,
     spool_dir: &Path,
+) -> Result<SoapWithAttachments, MimeError> {
+    read_message_with(body, content_type, limits, spool_dir, PartDigests::WhileSpooling).await
+}
+
+/// [`read_message`] choosing when a large attachment's SHA-256 is computed: [`PartDigests::OnRequest`] saves a
+/// hash pass for callers that do not use most parts' digests (the open of an encrypted message).
+pub async fn read_message_with<R: AsyncRead + Unpin>(
+    body: R,
+    content_type: &str,
+    limits: &MimeLimits,
+    spool_dir: &Path,
+    digests: PartDigests,
 ) -> Result<SoapWithAttachments, MimeError> {
     let parsed = MessageContentType::parse(content_type)?;
     match &parsed {
@@ -83,7 +95,7 @@ pub async fn read_message<R: AsyncRead + Unpin>(
             })
         }
         MessageContentType::Multipart(related) => {
-            let (root, attachments) = read_multipart(body, related, limits, spool_dir).await?;
+            let (root, attachments) = read_multipart(body, related, limits, spool_dir, digests).await?;
             let soap_version = soap_version_of(related, &root)?;
             Ok(SoapWithAttachments {
                 soap_version,
@@ -376,6 +388,7 @@ async fn read_multipart<R: AsyncRead + Unpin>(
     related: &MultipartRelated,
     limits: &MimeLimits,
     spool_dir: &Path,
+    digests: PartDigests,
 ) -> Result<(RootPart, Vec<SpooledPart>), MimeError> {
     let mut input = Input::new(body, READ_BUFFER_BYTES, limits.max_total_bytes);
     // `\n--boundary`: the delimiter as it appears after content; `--boundary` alone may open the body.
@@ -418,7 +431,7 @@ async fn read_multipart<R: AsyncRead + Unpin>(
             }
         } else {
             SinkTarget::Spool {
-                writer: SpoolWriter::start(spool_dir),
+                writer: SpoolWriter::start(spool_dir, digests),
                 size: 0,
                 limit: limits.max_attachment_bytes,
             }

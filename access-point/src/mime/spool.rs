@@ -1,11 +1,14 @@
-//! Spooling of one attachment, hashing (SHA-256) the bytes on the way. A part is first collected in memory; only
-//! when it grows past [`SMALL_PART_IN_MEMORY_BYTES`] does a blocking thread take over a temporary file, so that the
-//! async reader keeps scanning while the disk write and the hash run in parallel. A small part stays in memory and
+//! Spooling of one attachment. A part is first collected in memory; only when it grows past
+//! [`SMALL_PART_IN_MEMORY_BYTES`] does a blocking thread take over a temporary file, so that the async reader keeps
+//! scanning while the disk write (and, when asked for, the SHA-256) runs in parallel. The SHA-256 of a large part is
+//! computed on the way only with [`PartDigests::WhileSpooling`]; otherwise, and always for a small part, it is
+//! computed on the first request ([`SpooledPart::sha256`]) and kept: an encrypted part's digest is never used (the
+//! signature covers the decrypted content), and hashing 1 GiB costs about 0.6 CPU second. A small part stays in memory and
 //! gets a file only when a caller asks for a path ([`SpooledPart::path`]): creating, writing and unlinking a file per
 //! 10 KB part was a good share of the kernel time of a message (inode allocation in the spool folder), and the
 //! message handler reads small parts from memory anyway.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::OnceLock;
@@ -25,10 +28,20 @@ const SPOOL_QUEUE_CHUNKS: usize = 4;
 /// part being read, not a limit on part size: larger parts stream to a spool thread and a file).
 pub const SMALL_PART_IN_MEMORY_BYTES: usize = 256 * 1024;
 
-/// A complete part: its size, hash and where its bytes are.
+/// When the SHA-256 of a large attachment is computed (a small part's is always computed on request, from memory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PartDigests {
+    /// By the spool thread, in parallel with the disk write: for callers that use every part's digest.
+    #[default]
+    WhileSpooling,
+    /// Only when [`SpooledPart::sha256`] is called, by reading the part back (for callers that rarely need it).
+    OnRequest,
+}
+
+/// A complete part: its size, hash (if computed while spooling) and where its bytes are.
 pub(crate) struct SpooledFile {
     pub(crate) size: u64,
-    pub(crate) sha256: [u8; 32],
+    pub(crate) sha256: Option<[u8; 32]>,
     pub(crate) storage: Storage,
 }
 
@@ -51,11 +64,12 @@ pub(crate) struct SpoolWriter {
 }
 
 enum SpoolState {
-    /// Small so far: the chunks, their total length and where the file will go.
+    /// Small so far: the chunks, their total length, where the file will go and whether a spool thread would hash.
     Collecting {
         dir: PathBuf,
         chunks: Vec<Bytes>,
         len: usize,
+        digests: PartDigests,
     },
     /// Large: a spool thread owns the file.
     Streaming {
@@ -64,19 +78,15 @@ enum SpoolState {
     },
 }
 
-/// A small part from its collected `chunks`: hashed and joined in memory, no file yet.
+/// A small part from its collected `chunks`: joined in memory, no file and no hash yet.
 fn collected(dir: PathBuf, chunks: Vec<Bytes>) -> SpooledFile {
-    let mut hasher = Sha256::new();
-    for chunk in &chunks {
-        hasher.update(chunk);
-    }
     let bytes = match <[Bytes; 1]>::try_from(chunks) {
         Ok([only]) => only,
         Err(chunks) => chunks.concat().into(),
     };
     SpooledFile {
         size: bytes.len() as u64,
-        sha256: hasher.finish(),
+        sha256: None,
         storage: Storage::Memory {
             bytes,
             dir,
@@ -95,22 +105,25 @@ fn file_with(dir: &Path, bytes: &[u8]) -> std::io::Result<NamedTempFile> {
 /// Name prefix of spool files.
 const PART_FILE_PREFIX: &str = "sdk-ap-part-";
 
-/// Starts a spool thread that creates the temporary file in `dir` and writes every chunk it receives.
-fn start_thread(dir: PathBuf) -> (mpsc::Sender<Bytes>, JoinHandle<std::io::Result<SpooledFile>>) {
+/// Starts a spool thread that creates the temporary file in `dir` and writes (and, if asked, hashes) every chunk it
+/// receives.
+fn start_thread(dir: PathBuf, digests: PartDigests) -> (mpsc::Sender<Bytes>, JoinHandle<std::io::Result<SpooledFile>>) {
     let (sender, mut receiver) = mpsc::channel::<Bytes>(SPOOL_QUEUE_CHUNKS);
     let task = tokio::task::spawn_blocking(move || {
         let mut file = tempfile::Builder::new().prefix(PART_FILE_PREFIX).tempfile_in(&dir)?;
-        let mut hasher = Sha256::new();
+        let mut hasher = (digests == PartDigests::WhileSpooling).then(Sha256::new);
         let mut size = 0u64;
         while let Some(chunk) = receiver.blocking_recv() {
-            hasher.update(&chunk);
+            if let Some(hasher) = &mut hasher {
+                hasher.update(&chunk);
+            }
             file.as_file_mut().write_all(&chunk)?;
             size += chunk.len() as u64;
         }
         file.as_file_mut().flush()?;
         Ok(SpooledFile {
             size,
-            sha256: hasher.finish(),
+            sha256: hasher.map(Sha256::finish),
             storage: Storage::File(Some(file)),
         })
     });
@@ -118,27 +131,34 @@ fn start_thread(dir: PathBuf) -> (mpsc::Sender<Bytes>, JoinHandle<std::io::Resul
 }
 
 impl SpoolWriter {
-    /// A new part whose file will be created in `dir`.
-    pub(crate) fn start(dir: &Path) -> Self {
+    /// A new part whose file will be created in `dir`; `digests` says whether a large part is hashed on the way.
+    pub(crate) fn start(dir: &Path, digests: PartDigests) -> Self {
         SpoolWriter {
             state: SpoolState::Collecting {
                 dir: dir.to_owned(),
                 chunks: Vec::new(),
                 len: 0,
+                digests,
             },
         }
     }
 
     /// Queues a chunk; waits while the spool thread is behind. A failed spool thread surfaces its own error.
     pub(crate) async fn write(&mut self, chunk: Bytes) -> std::io::Result<()> {
-        if let SpoolState::Collecting { dir, chunks, len } = &mut self.state {
+        if let SpoolState::Collecting {
+            dir,
+            chunks,
+            len,
+            digests,
+        } = &mut self.state
+        {
             if *len + chunk.len() <= SMALL_PART_IN_MEMORY_BYTES {
                 *len += chunk.len();
                 chunks.push(chunk);
                 return Ok(());
             }
             let held = std::mem::take(chunks);
-            let (sender, task) = start_thread(std::mem::take(dir));
+            let (sender, task) = start_thread(std::mem::take(dir), *digests);
             self.state = SpoolState::Streaming {
                 sender: Some(sender),
                 task,
@@ -205,8 +225,8 @@ pub struct SpooledPart {
     pub headers: super::PartHeaders,
     /// Size in bytes after transfer decoding.
     pub size: u64,
-    /// SHA-256 of the decoded bytes, computed while streaming.
-    pub sha256: [u8; 32],
+    /// SHA-256 of the decoded bytes, once computed (while spooling, or on the first [`SpooledPart::sha256`]).
+    sha256: OnceLock<[u8; 32]>,
     storage: Storage,
 }
 
@@ -222,9 +242,37 @@ impl SpooledPart {
             content_type,
             headers,
             size: spooled.size,
-            sha256: spooled.sha256,
+            sha256: spooled.sha256.map(OnceLock::from).unwrap_or_default(),
             storage: spooled.storage,
         }
+    }
+
+    /// SHA-256 of the decoded bytes. Computed at most once: known already for a large part spooled with
+    /// [`PartDigests::WhileSpooling`], computed from memory for a small part, else by reading the spool file back
+    /// (blocking; in async code prefer [`SpooledPart::sha256_async`]). Fails only if that file cannot be read
+    /// (e.g. it was handed out with [`SpooledPart::take_file`]: ask for the digest before).
+    pub fn sha256(&self) -> std::io::Result<[u8; 32]> {
+        if let Some(known) = self.sha256.get() {
+            return Ok(*known);
+        }
+        let computed = match &self.storage {
+            Storage::Memory { bytes, .. } => openssl::sha::sha256(bytes),
+            Storage::File(Some(file)) => sha256_of_file(file.path())?,
+            Storage::File(None) => return Err(taken()),
+        };
+        Ok(*self.sha256.get_or_init(|| computed))
+    }
+
+    /// [`SpooledPart::sha256`] for async code: a file is read back on a blocking thread.
+    pub async fn sha256_async(&self) -> std::io::Result<[u8; 32]> {
+        let path = match (self.sha256.get(), &self.storage) {
+            (None, Storage::File(Some(file))) => file.path().to_owned(),
+            _ => return self.sha256(),
+        };
+        let computed = tokio::task::spawn_blocking(move || sha256_of_file(&path))
+            .await
+            .map_err(std::io::Error::other)??;
+        Ok(*self.sha256.get_or_init(|| computed))
     }
 
     /// The decoded bytes, when the part is small enough to be kept in memory (no file is involved).
@@ -287,6 +335,24 @@ impl SpooledPart {
     }
 }
 
+/// Bytes read from a spool file per call when hashing it back.
+const HASH_READ_BYTES: usize = 256 * 1024;
+
+fn sha256_of_file(path: &Path) -> std::io::Result<[u8; 32]> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; HASH_READ_BYTES];
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => return Ok(hasher.finish()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+    }
+}
+
 fn taken() -> std::io::Error {
     std::io::Error::other("the part's spool file was already handed out")
 }
@@ -323,7 +389,11 @@ mod tests {
     }
 
     async fn spool(dir: &Path, chunks: &[Bytes]) -> SpooledPart {
-        let mut writer = SpoolWriter::start(dir);
+        spool_with(dir, chunks, PartDigests::WhileSpooling).await
+    }
+
+    async fn spool_with(dir: &Path, chunks: &[Bytes], digests: PartDigests) -> SpooledPart {
+        let mut writer = SpoolWriter::start(dir, digests);
         for chunk in chunks {
             writer.write(chunk.clone()).await.unwrap();
         }
@@ -348,7 +418,8 @@ mod tests {
         assert_eq!(files_in(dir.path()), 0, "a small part must not create a file");
         assert!(!p.has_file());
         assert_eq!(p.size, 11);
-        assert_eq!(p.sha256, openssl::sha::sha256(b"hello world"));
+        assert!(p.sha256.get().is_none(), "a small part is hashed only on request");
+        assert_eq!(p.sha256().unwrap(), openssl::sha::sha256(b"hello world"));
         assert_eq!(p.in_memory().unwrap().as_ref(), b"hello world");
         assert_eq!(read_all(&p).await, b"hello world");
         assert_eq!(files_in(dir.path()), 0, "reading must not create a file");
@@ -384,7 +455,8 @@ mod tests {
         let expected = vec![0x5a; 300 * 1024];
         assert_eq!(std::fs::read(p.path().unwrap()).unwrap(), expected);
         assert_eq!(read_all(&p).await, expected);
-        assert_eq!(p.sha256, openssl::sha::sha256(&expected));
+        assert!(p.sha256.get().is_some(), "hashed by the spool thread");
+        assert_eq!(p.sha256().unwrap(), openssl::sha::sha256(&expected));
         drop(p);
         assert_eq!(files_in(dir.path()), 0);
     }
@@ -408,12 +480,36 @@ mod tests {
     #[tokio::test]
     async fn an_aborted_large_part_leaves_no_file() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = SpoolWriter::start(dir.path());
+        let mut writer = SpoolWriter::start(dir.path(), PartDigests::WhileSpooling);
         writer
             .write(Bytes::from(vec![0u8; SMALL_PART_IN_MEMORY_BYTES + 1]))
             .await
             .unwrap();
         writer.abort().await;
         assert_eq!(files_in(dir.path()), 0);
+    }
+
+    #[tokio::test]
+    async fn a_large_part_spooled_without_digest_is_hashed_from_its_file_on_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let content: Vec<u8> = (0..(SMALL_PART_IN_MEMORY_BYTES as u32 * 3 + 17))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let chunks: Vec<Bytes> = content.chunks(100_000).map(Bytes::copy_from_slice).collect();
+        let p = spool_with(dir.path(), &chunks, PartDigests::OnRequest).await;
+        assert!(p.sha256.get().is_none(), "not hashed while spooling");
+        assert_eq!(p.sha256_async().await.unwrap(), openssl::sha::sha256(&content));
+        let mut q = spool_with(dir.path(), &chunks, PartDigests::OnRequest).await;
+        assert_eq!(q.sha256().unwrap(), openssl::sha::sha256(&content));
+        q.take_file().unwrap();
+        assert_eq!(
+            q.sha256().unwrap(),
+            openssl::sha::sha256(&content),
+            "kept once computed"
+        );
+        let mut r = spool_with(dir.path(), &chunks, PartDigests::OnRequest).await;
+        r.take_file().unwrap();
+        assert!(r.sha256().is_err(), "no content left to hash");
+        assert!(r.sha256_async().await.is_err());
     }
 }

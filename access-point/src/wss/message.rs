@@ -14,7 +14,7 @@ use crate::ebms::{
     part_property, EbmsError, Envelope, EnvelopeBuilder, ErrorCode, Messaging, ParseLimits, ParsedEnvelope, PartInfo,
     PartRef, Property, UserMessage, WsuId,
 };
-use crate::mime::{read_message, AttachmentSource, MimeLimits, MultipartWriter, OutgoingAttachment};
+use crate::mime::{read_message_with, AttachmentSource, MimeLimits, MultipartWriter, OutgoingAttachment, PartDigests};
 use crate::pki::{KeyPair, NodeIdentity, TrustStore, VerifiedCertificate};
 use crate::wss::decrypt::{DecryptionPolicy, MessageDecryptor, RecipientKey};
 use crate::wss::encrypt::{EncryptionProfile, MessageEncryptor, ENCRYPTED_PART_CONTENT_TYPE};
@@ -532,9 +532,16 @@ pub async fn open<R: AsyncRead + Unpin>(
     params: &OpenParams<'_>,
 ) -> Result<OpenedMessage, OpenError> {
     let limits = params.limits;
-    let mut mime = read_message(body, content_type, &limits.mime, params.spool_dir)
-        .await
-        .map_err(|e| OpenError::new(ErrorCode::MimeInconsistency, e.to_string(), None))?;
+    // An encrypted part's digest is never used (the signature covers the decrypted content): hash only on request.
+    let mut mime = read_message_with(
+        body,
+        content_type,
+        &limits.mime,
+        params.spool_dir,
+        PartDigests::OnRequest,
+    )
+    .await
+    .map_err(|e| OpenError::new(ErrorCode::MimeInconsistency, e.to_string(), None))?;
     let options = crate::ebms::ParseOptions {
         message_id_policy: limits.message_id_policy,
     };
@@ -664,8 +671,9 @@ pub async fn open<R: AsyncRead + Unpin>(
                         (decrypted.into_temp_file(), sha, len)
                     }
                     None => {
+                        let sha256 = mime.attachments[index].sha256_async().await.map_err(spool_error)?;
                         let taken = mime.attachments[index].take_file().map_err(spool_error)?;
-                        (taken, mime.attachments[index].sha256, mime.attachments[index].size)
+                        (taken, sha256, mime.attachments[index].size)
                     }
                 };
                 verified
