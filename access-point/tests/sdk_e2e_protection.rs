@@ -11,7 +11,9 @@
 //! * a payload encrypted for someone else's key is REJECTED (SIG) too, and nothing is in the inbox;
 //! * an envelope from A's participant validly signed by another trusted organisation's certificate (B's, registered
 //!   for `OTHER_ORG`) is REJECTED (SIG): the signer must be the sending organisation;
-//! * A's API refuses (422) to sign for a sender whose registered certificate is not A's, or that has none.
+//! * A's API refuses (422) to sign for a sender whose registered certificate is not A's, or that has none;
+//! * with CertPub (local federation simulator), a message that arrives during an SMP outage is classified by the
+//!   classifier's timed retry once the SMP is back, and refused (SIG) when the outage outlasts the retries.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -397,4 +399,134 @@ async fn signed_and_encrypted_envelopes_are_verified_and_opened_on_receipt() {
     b_server.shutdown().await;
     b.shutdown().await;
     a.shutdown().await;
+}
+
+/// B has no `[sdk] e2e_signers` entry for A's participant: it looks up A's CertPub signing certificate in the local
+/// federation. While the SMP is down, a signed message from A stays unclassified (not accepted without the check);
+/// once the SMP is back, the timed retry (`[sdk] signer_lookup_retry_seconds`) classifies it without a restart.
+/// With the retries used up, the message is refused with a kvittens REJECTED (SIG).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signer_lookup_during_an_smp_outage_is_retried_on_a_timer() {
+    use access_point::config::DiscoveryConfig;
+    use access_point::msh::{NodeOptions, SenderSettings};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let aps = support::two_aps(tmp.path());
+    append_to_config(
+        &aps.b,
+        &format!(
+            "\n[sdk]\ne2e_anchors = [{:?}]\nsigner_lookup_retry_seconds = 1\nsigner_lookup_retry_attempts = 4\n",
+            tmp.path().join("a/keys/ca.pem"),
+        ),
+    );
+    add_peer_from(&aps.a, &aps.b).unwrap();
+    add_peer_from(&aps.b, &aps.a).unwrap();
+    let a_config = Config::load(&aps.a).unwrap();
+    let documents = [pmode::builtin::SDK_MESSAGE_ACTION, pmode::builtin::SDK_KVITTENS_ACTION]
+        .map(|action| format!("\"{}\"", action.strip_prefix("busdox-docid-qns::").unwrap_or(action)))
+        .join(", ");
+    let federation = format!(
+        "sml_zone = \"sml.retry.sdk.test\"\n\n[[access_points]]\nname = \"ap-a\"\n\
+         endpoint_url = \"{}\"\ncertificate = {cert:?}\n\n\
+         [[organisations]]\nid = \"org-a\"\nname = \"A\"\nparticipant_id = \"{SENDER}\"\naccess_point = \"ap-a\"\n\
+         documents = [{documents}]\ncertpub_signing_certificate = {cert:?}\n\n\
+         [[organisations]]\nid = \"org-other\"\nname = \"Other\"\nparticipant_id = \"{OTHER_ORG}\"\n\
+         access_point = \"ap-a\"\ndocuments = [{documents}]\ncertpub_signing_certificate = {cert:?}\n",
+        a_config.server.endpoint_url(),
+        cert = a_config.keys.message.cert,
+    );
+    let federation = federation_sim::config::FederationConfig::from_toml(&federation, tmp.path()).unwrap();
+    let sim = federation_sim::FederationSim::start(federation).await.unwrap();
+    let smp_ca = tmp.path().join("smp-ca.pem");
+    std::fs::write(&smp_ca, sim.smp_ca_pem()).unwrap();
+    let mut b_config = Config::load(&aps.b).unwrap();
+    b_config.trust.smp_anchors = vec![smp_ca];
+    let section = format!(
+        "sml_zone = \"{}\"\ndns_servers = [\"{}\"]\ndns_timeout_ms = 1000\nsmp_timeout_ms = 2000\n",
+        sim.sml_zone(),
+        sim.dns_addr()
+    );
+    b_config.discovery = Some(toml::from_str::<DiscoveryConfig>(&section).unwrap());
+    let options = NodeOptions {
+        sender: Some(SenderSettings {
+            idle_poll: Duration::from_millis(200),
+            ..SenderSettings::default()
+        }),
+        ..NodeOptions::default()
+    };
+    let b = Node::start(b_config, options).await.unwrap();
+    let a = start_shared(&aps.a).await;
+    let a_key = load_private_key(&a_config.keys.message.key).unwrap();
+    let a_cert = load_certificate(&a_config.keys.message.cert).unwrap();
+    let signed = |xhe: Xhe| xhe_signature::sign(xhe.render().unwrap().as_bytes(), &a_key, &a_cert).unwrap();
+
+    sim.set_faults(federation_sim::Faults {
+        smp_status: Some(503),
+        ..Default::default()
+    });
+    let waiting = a
+        .submit(xhe_submission(
+            tmp.path(),
+            "waiting.xml",
+            &signed(sdk_xhe(b"1")),
+            SENDER,
+            RECIPIENT,
+        ))
+        .await
+        .unwrap()
+        .message_id;
+    eventually("the message stored at B", Duration::from_secs(60), || async {
+        b.store().get_by_message_id(Direction::Inbound, &waiting).await.unwrap()
+    })
+    .await;
+    // The first try and at least one retry meet the outage: nothing is accepted without the check.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(classification_of(&b, &waiting).await, None);
+    sim.set_faults(federation_sim::Faults::default());
+    let c = eventually("B's verdict after the outage", Duration::from_secs(30), || {
+        classification_of(&b, &waiting)
+    })
+    .await;
+    assert_eq!(c, Classification::Inbox, "classified by a retry, without a restart");
+    let history = history_of(&b, &waiting).await;
+    assert!(
+        history.iter().any(|h| h.starts_with("XHE signature verified")),
+        "{history:?}"
+    );
+
+    // An outage longer than the retries (1 + 2 + 4 + 8 s): refused, as any other protection failure.
+    sim.set_faults(federation_sim::Faults {
+        smp_status: Some(503),
+        ..Default::default()
+    });
+    // (From another organisation of A's, so no cached answer of the first lookup serves it.)
+    let mut other = sdk_xhe(b"2");
+    other.from.id = OTHER_ORG.into();
+    let refused = a
+        .submit(xhe_submission(
+            tmp.path(),
+            "refused.xml",
+            &signed(other),
+            OTHER_ORG,
+            RECIPIENT,
+        ))
+        .await
+        .unwrap()
+        .message_id;
+    let c = eventually("B's verdict after the retries", Duration::from_secs(60), || {
+        classification_of(&b, &refused)
+    })
+    .await;
+    let Classification::Rejected {
+        reason,
+        kvittens_message_id,
+    } = c
+    else {
+        panic!("{refused}: {c:?}")
+    };
+    assert!(reason.starts_with("SIG "), "{reason}");
+    assert!(reason.contains("could not be looked up after 4 retries"), "{reason}");
+    assert!(kvittens_message_id.is_some(), "answered with a kvittens");
+    let inbox = b.store().inbox_list(InboxQuery::default()).await.unwrap();
+    assert!(inbox.items.iter().all(|i| i.entry.message_id != refused));
 }

@@ -52,6 +52,14 @@ pub struct SdkConfig {
     /// decrypts in memory, in bytes. A larger signed envelope is rejected (reason code SIG).
     #[serde(deserialize_with = "positive")]
     pub e2e_max_envelope_bytes: u64,
+    /// Seconds before a received signed message whose sender's CertPub signing certificate could not be looked up
+    /// (SML/SMP unreachable) is classified again; the delay doubles after each failed retry (at most one hour).
+    #[serde(deserialize_with = "positive")]
+    pub signer_lookup_retry_seconds: u64,
+    /// How many times such a message is classified again; when the lookup still fails on the last retry, the
+    /// message is refused with a kvittens REJECTED (SIG), as any other protection failure.
+    #[serde(deserialize_with = "positive")]
+    pub signer_lookup_retry_attempts: u64,
 }
 
 impl Default for SdkConfig {
@@ -67,6 +75,8 @@ impl Default for SdkConfig {
             e2e_cert: None,
             e2e_use_message_key: false,
             e2e_max_envelope_bytes: 32 << 20,
+            signer_lookup_retry_seconds: 30,
+            signer_lookup_retry_attempts: 8,
         }
     }
 }

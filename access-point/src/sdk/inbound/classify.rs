@@ -1,6 +1,7 @@
 //! Classification of stored inbound messages (see the module documentation of [`super`]).
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use xmldsig::dom::ParseLimits;
@@ -25,7 +26,8 @@ pub const MAX_KVITTENS_LINK_SCAN: usize = 5_000;
 /// Messages classified again per round at start.
 const RECOVERY_BATCH: usize = 256;
 
-/// Why a message could not be classified (it stays unclassified and is retried at the next start).
+/// Why a message could not be classified (it stays unclassified; retried on a timer when the signer lookup was
+/// unavailable, else at the next start).
 #[derive(Debug, thiserror::Error)]
 pub enum ClassifyError {
     #[error(transparent)]
@@ -36,7 +38,15 @@ pub enum ClassifyError {
     Task(String),
     #[error("end-to-end protection: {0}")]
     Protection(String),
+    /// The sender's CertPub signing certificate could not be looked up (SML/SMP unreachable): retried on a timer.
+    #[error("the sender's signing certificate could not be looked up: {0}")]
+    SignerLookupUnavailable(String),
 }
+
+/// The longest delay between two classification retries of a message waiting for its sender's CertPub lookup.
+pub const MAX_SIGNER_LOOKUP_RETRY_DELAY: Duration = Duration::from_secs(3600);
+/// How often a waiting retry looks whether the node is shutting down.
+const CLOSING_POLL: Duration = Duration::from_millis(250);
 
 /// Bounds the classifier work of the process (`[sdk] classify_concurrency` of the first node started).
 fn permits(shared: &NodeShared) -> &'static Semaphore {
@@ -50,13 +60,81 @@ pub(crate) fn spawn_classify(shared: Arc<NodeShared>, key: MessageKey) {
         return;
     }
     tokio::spawn(async move {
-        let _permit = permits(&shared).acquire().await;
-        if !shared.background.is_closing() {
-            if let Err(e) = classify_message(&shared, key).await {
-                tracing::error!(key = %key, error = %e, "inbound message not classified; retried at the next start");
+        let first = {
+            let _permit = permits(&shared).acquire().await;
+            if shared.background.is_closing() {
+                Ok(())
+            } else {
+                classify_message(&shared, key).await
+            }
+        };
+        match first {
+            Ok(()) => {}
+            Err(ClassifyError::SignerLookupUnavailable(e)) => {
+                tracing::warn!(key = %key, error = %e, "inbound message not classified yet; retried on a timer");
+                retry_signer_lookup(&shared, key).await;
+            }
+            Err(e) => {
+                tracing::error!(key = %key, error = %e, "inbound message not classified; retried at the next start")
             }
         }
         // The store handle goes before the count does, so a waiting shutdown finds the store released.
+        let background = shared.background.clone();
+        drop(shared);
+        background.finish();
+    });
+}
+
+/// Classifies `key` again on a timer (`[sdk] signer_lookup_retry_seconds`, doubling up to
+/// [`MAX_SIGNER_LOOKUP_RETRY_DELAY`]) while its sender's signing certificate cannot be looked up; the last of the
+/// `[sdk] signer_lookup_retry_attempts` refuses it (kvittens REJECTED, SIG) if the lookup still fails. Stops when the
+/// node shuts down (the message stays unclassified; the next start classifies it again).
+async fn retry_signer_lookup(shared: &NodeShared, key: MessageKey) {
+    let sdk = &shared.config.sdk;
+    let mut delay = Duration::from_secs(sdk.signer_lookup_retry_seconds).min(MAX_SIGNER_LOOKUP_RETRY_DELAY);
+    for attempt in 1..=sdk.signer_lookup_retry_attempts {
+        if !sleep_unless_closing(shared, delay).await {
+            return;
+        }
+        let last_try = attempt == sdk.signer_lookup_retry_attempts;
+        let result = {
+            let _permit = permits(shared).acquire().await;
+            classify_attempt(shared, key, last_try).await
+        };
+        match result {
+            Ok(()) => return,
+            Err(ClassifyError::SignerLookupUnavailable(e)) => {
+                tracing::warn!(key = %key, attempt, error = %e, "inbound message still not classified");
+            }
+            Err(e) => {
+                tracing::error!(key = %key, error = %e, "inbound message not classified; retried at the next start");
+                return;
+            }
+        }
+        delay = (delay * 2).min(MAX_SIGNER_LOOKUP_RETRY_DELAY);
+    }
+}
+
+/// Sleeps `delay` unless the node starts shutting down meanwhile (then `false`).
+async fn sleep_unless_closing(shared: &NodeShared, delay: Duration) -> bool {
+    let until = tokio::time::Instant::now() + delay;
+    while !shared.background.is_closing() {
+        let now = tokio::time::Instant::now();
+        if now >= until {
+            return true;
+        }
+        tokio::time::sleep((until - now).min(CLOSING_POLL)).await;
+    }
+    false
+}
+
+/// [`retry_signer_lookup`] as a background task of its own (for messages found at start).
+fn spawn_signer_lookup_retry(shared: Arc<NodeShared>, key: MessageKey) {
+    if !shared.background.start() {
+        return;
+    }
+    tokio::spawn(async move {
+        retry_signer_lookup(&shared, key).await;
         let background = shared.background.clone();
         drop(shared);
         background.finish();
@@ -76,7 +154,7 @@ pub(crate) fn spawn_recovery(shared: Arc<NodeShared>) {
     });
 }
 
-async fn recover(shared: &NodeShared) {
+async fn recover(shared: &Arc<NodeShared>) {
     let mut failed = std::collections::HashSet::new();
     while !shared.background.is_closing() {
         let keys = match shared.store.unclassified_inbound(RECOVERY_BATCH + failed.len()).await {
@@ -92,9 +170,17 @@ async fn recover(shared: &NodeShared) {
         }
         for key in todo {
             tracing::info!(key = %key, "classifying an inbound message left unclassified");
-            if let Err(e) = classify_message(shared, key).await {
-                tracing::error!(key = %key, error = %e, "inbound message not classified");
-                failed.insert(key);
+            match classify_message(shared, key).await {
+                Ok(()) => {}
+                Err(ClassifyError::SignerLookupUnavailable(e)) => {
+                    tracing::warn!(key = %key, error = %e, "inbound message not classified yet; retried on a timer");
+                    spawn_signer_lookup_retry(shared.clone(), key);
+                    failed.insert(key);
+                }
+                Err(e) => {
+                    tracing::error!(key = %key, error = %e, "inbound message not classified");
+                    failed.insert(key);
+                }
             }
         }
     }
@@ -153,6 +239,11 @@ pub(crate) async fn read_envelope(shared: &NodeShared, record: &MessageRecord) -
 
 /// Classifies one stored inbound message; does nothing when it is already classified or no longer `Received`.
 pub(crate) async fn classify_message(shared: &NodeShared, key: MessageKey) -> Result<(), ClassifyError> {
+    classify_attempt(shared, key, false).await
+}
+
+/// [`classify_message`]; on the `last_try`, a signer lookup that cannot reach the SML/SMP refuses the message.
+async fn classify_attempt(shared: &NodeShared, key: MessageKey, last_try: bool) -> Result<(), ClassifyError> {
     let store = &*shared.store;
     let Some(record) = store.get(key).await? else {
         return Ok(());
@@ -177,7 +268,7 @@ pub(crate) async fn classify_message(shared: &NodeShared, key: MessageKey) -> Re
     };
     // End-to-end protection first: nothing in a signed envelope is trusted before its signature verifies.
     let mut notes = Vec::new();
-    let envelope = match protection::check(shared, &record, &envelope).await {
+    let envelope = match protection::check(shared, &record, &envelope, last_try).await {
         Ok(Protection::Unprotected) => envelope,
         Ok(Protection::NotVerified) => {
             notes.push("XHE signature not verified by the access point ([sdk] e2e_anchors not set)".to_string());
@@ -195,6 +286,7 @@ pub(crate) async fn classify_message(shared: &NodeShared, key: MessageKey) -> Re
             return reject(shared, &record, &envelope.xhe, vec![reason]).await;
         }
         Err(ProtectionError::Store(e)) => return Err(e.into()),
+        Err(ProtectionError::SignerLookup(e)) => return Err(ClassifyError::SignerLookupUnavailable(e)),
         Err(e) => return Err(ClassifyError::Protection(e.to_string())),
     };
     let xhe = &envelope.xhe;

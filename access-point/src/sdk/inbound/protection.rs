@@ -72,11 +72,14 @@ fn refused(text: impl Into<String>) -> Protection {
     })
 }
 
-/// Verifies (and opens) a received envelope; see the module documentation.
+/// Verifies (and opens) a received envelope; see the module documentation. On the `last_try` of a message whose
+/// sender's signing certificate could not be looked up, an unreachable SML/SMP refuses it instead of leaving it
+/// unclassified.
 pub(crate) async fn check(
     shared: &NodeShared,
     record: &MessageRecord,
     envelope: &Envelope,
+    last_try: bool,
 ) -> Result<Protection, ProtectionError> {
     let limits = envelope_limits(shared);
     if !is_signed(envelope, &limits) {
@@ -103,6 +106,12 @@ pub(crate) async fn check(
     let registered = match lookup {
         Ok(registered) => registered,
         Err(SignerLookupError::NotRegistered(text)) => return Ok(refused(text)),
+        Err(SignerLookupError::Unavailable(text)) if last_try => {
+            return Ok(refused(format!(
+                "the sending organisation's signing certificate could not be looked up after {} retries: {text}",
+                config.sdk.signer_lookup_retry_attempts
+            )))
+        }
         Err(SignerLookupError::Unavailable(text)) => return Err(ProtectionError::SignerLookup(text)),
     };
     let path = shared.store.payload_files().path_of(record.key, part)?;
