@@ -256,6 +256,7 @@ fn run_and_kill(dir: &Path, round: u32, rng: &mut XorShift) -> Vec<(Acked, Strin
     let stdout = child.stdout.take().unwrap();
     let lines = Arc::new(Mutex::new(Vec::<String>::new()));
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (first_ack_tx, first_ack_rx) = std::sync::mpsc::channel();
     let reader = {
         let lines = lines.clone();
         std::thread::spawn(move || {
@@ -265,6 +266,12 @@ fn run_and_kill(dir: &Path, round: u32, rng: &mut XorShift) -> Vec<(Acked, Strin
                 if line.ends_with("READY") {
                     let _ = ready_tx.send(());
                 }
+                if ["IN ", "OUT ", "DELIVERED ", "RETRY "]
+                    .iter()
+                    .any(|p| line.starts_with(p))
+                {
+                    let _ = first_ack_tx.send(());
+                }
                 lines.lock().unwrap().push(line);
             }
         })
@@ -272,7 +279,12 @@ fn run_and_kill(dir: &Path, round: u32, rng: &mut XorShift) -> Vec<(Acked, Strin
     ready_rx
         .recv_timeout(Duration::from_secs(30))
         .expect("child did not become ready");
-    std::thread::sleep(Duration::from_millis(100 + rng.below(700)));
+    // Kill at a random moment after the first acknowledged write (not after READY: on a loaded machine the first
+    // flush can take longer than the random delay, and a round that acknowledged nothing proves nothing).
+    first_ack_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the child acknowledged no write within 60 s");
+    std::thread::sleep(Duration::from_millis(rng.below(700)));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     reader.join().unwrap();

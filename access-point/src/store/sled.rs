@@ -462,19 +462,36 @@ impl DiskSync {
     }
 }
 
+/// How long opening waits for the database lock of a store closed a moment ago by this process.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn open_blocking(data_dir: &Path, cache: u64) -> StoreResult<(::sled::Db, Trees, PayloadFiles)> {
     std::fs::create_dir_all(data_dir).map_err(|e| StoreError::io(format!("creating {}", data_dir.display()), e))?;
     let db_dir = data_dir.join(DB_DIR);
-    let db = ::sled::Config::new()
-        .path(&db_dir)
-        .cache_capacity(cache)
-        .open()
-        .map_err(|e| match e {
-            ::sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                StoreError::InUse(db_dir.clone())
+    let open_once = || {
+        ::sled::Config::new()
+            .path(&db_dir)
+            .cache_capacity(cache)
+            .open()
+            .map_err(|e| match e {
+                ::sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                    StoreError::InUse(db_dir.clone())
+                }
+                other => other.into(),
+            })
+    };
+    // A store this process closed a moment ago keeps its file lock until sled's background flusher thread has
+    // ended (it holds the last reference); wait for that briefly instead of failing a restart in the same process.
+    // Another process holding the store still fails, after LOCK_WAIT.
+    let waited_since = std::time::Instant::now();
+    let db = loop {
+        match open_once() {
+            Err(StoreError::InUse(_)) if waited_since.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(std::time::Duration::from_millis(25))
             }
-            other => other.into(),
-        })?;
+            other => break other?,
+        }
+    };
     let trees = Trees::open(&db)?;
     let payloads = PayloadFiles::open(data_dir)?;
     Ok((db, trees, payloads))
