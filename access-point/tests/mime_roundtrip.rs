@@ -128,7 +128,11 @@ fn assert_parts(msg: &SoapWithAttachments, expected: &[(String, Vec<u8>)]) {
         assert_eq!(part.content_id.as_ref(), Some(id));
         assert_eq!(part.size, content.len() as u64);
         assert_eq!(part.sha256().unwrap(), sha256(content));
-        assert_eq!(&std::fs::read(part.path().unwrap()).unwrap(), content, "content of {id}");
+        assert_eq!(
+            &std::fs::read(part.path().unwrap()).unwrap(),
+            content,
+            "content of {id}"
+        );
     }
 }
 

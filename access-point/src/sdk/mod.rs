@@ -22,10 +22,10 @@ pub mod kvittens;
 pub mod message_rules;
 pub mod message_v3;
 pub mod outbound;
+pub mod signer_identity;
 pub mod xhe;
 pub mod xhe_encryption;
 pub mod xhe_rules;
-pub mod signer_identity;
 pub mod xhe_signature;
 mod xml;
 
