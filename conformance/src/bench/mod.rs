@@ -496,7 +496,9 @@ pub async fn run(options: &BenchOptions) -> Result<BenchReport, String> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let markdown = report::markdown(&report, &svg_name);
+    // A missing or unreadable earlier page just has nothing to keep.
+    let previous = std::fs::read_to_string(&options.markdown).unwrap_or_default();
+    let markdown = report::markdown(&report, &svg_name, report::kept_part(&previous));
     let svg = report::svg(&report)?;
     for (path, text) in [(&options.markdown, &markdown), (&options.svg, &svg)] {
         std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -98,8 +98,21 @@ pub fn results_table(report: &BenchReport) -> String {
     out
 }
 
-/// The whole docs/performance.md page; `svg_name` is the chart's file name next to it.
-pub fn markdown(report: &BenchReport, svg_name: &str) -> String {
+/// Opens a hand-written part of docs/performance.md that a new run keeps (profiles and notes measured by hand).
+pub const KEPT_START: &str = "<!-- kept by conformance bench: hand-written, not from this run -->";
+/// Closes it.
+pub const KEPT_END: &str = "<!-- end of the hand-written part -->";
+
+/// The hand-written part of an earlier page (markers included), if it has one.
+pub fn kept_part(previous_page: &str) -> Option<&str> {
+    let start = previous_page.find(KEPT_START)?;
+    let end = previous_page[start..].find(KEPT_END)? + start + KEPT_END.len();
+    Some(&previous_page[start..end])
+}
+
+/// The whole docs/performance.md page; `svg_name` is the chart's file name next to it; `kept` is the hand-written
+/// part of the previous page ([`kept_part`]), placed before "Method".
+pub fn markdown(report: &BenchReport, svg_name: &str, kept: Option<&str>) -> String {
     let m = &report.machine;
     let mut out = String::new();
     let _ = writeln!(out, "# Performance\n");
@@ -183,6 +196,9 @@ pub fn markdown(report: &BenchReport, svg_name: &str) -> String {
         );
     }
     let _ = writeln!(out, "\n![Throughput by payload size]({svg_name})\n");
+    if let Some(kept) = kept {
+        let _ = writeln!(out, "{kept}\n");
+    }
     let _ = writeln!(out, "## Method\n");
     let _ = writeln!(
         out,
@@ -215,8 +231,9 @@ pub fn markdown(report: &BenchReport, svg_name: &str) -> String {
          RSA-3072 private-key operations per message (small messages are bound by these); MB/s ÷ AES-GCM ceiling is \
          the share of one core's AES-128-GCM speed (large messages are bound by bulk work: besides encryption and \
          decryption every byte is hashed for the signature, gzip'd and gunzip'd, written and fsynced on both sides). \
-         Both sides run on the same cores here, so a ratio of 50% means the pair uses the machine fully for that \
-         work."
+         The ceilings are one core's while both APs and the load client share all of this machine's cores, so \
+         100% is not the limit (on 2 cores 200% would be both cores doing nothing but that work); `sdk-ap-load` \
+         also reports the private-key share of the APs' CPU per message, which does not depend on the core count."
     );
     let _ = writeln!(
         out,
@@ -451,7 +468,7 @@ mod tests {
 
     #[test]
     fn the_page_states_machine_date_command_and_ceilings() {
-        let page = markdown(&report(), "performance.svg");
+        let page = markdown(&report(), "performance.svg", None);
         for needle in [
             "2026-11-24T17:00:00Z",
             "`conformance bench --quick`",
@@ -466,6 +483,20 @@ mod tests {
         ] {
             assert!(page.contains(needle), "missing {needle:?} in:\n{page}");
         }
+    }
+
+    #[test]
+    fn a_new_page_keeps_the_hand_written_part_of_the_previous_one_before_method() {
+        let previous =
+            format!("# Old\n\nold figures\n\n{KEPT_START}\n## Profile\n\nmeasured by hand\n{KEPT_END}\n\n## Method\n");
+        let kept = kept_part(&previous).expect("the markers are found");
+        assert!(kept.starts_with(KEPT_START) && kept.ends_with(KEPT_END), "{kept}");
+        let page = markdown(&report(), "performance.svg", Some(kept));
+        let profile = page.find("measured by hand").expect("the hand-written part is kept");
+        assert!(profile < page.find("## Method").unwrap(), "kept part before Method");
+        assert!(!page.contains("old figures"), "the generated part is new");
+        assert_eq!(kept_part("no markers here"), None);
+        assert_eq!(kept_part(&format!("{KEPT_START} but no end")), None);
     }
 
     #[test]
