@@ -11,7 +11,7 @@ use crate::ebms::{ns, EnvelopeBuilder};
 use crate::pki::KeyPair;
 use crate::wss::algorithms::uri;
 use crate::wss::timestamp::{render_timestamp, DEFAULT_TIMESTAMP_TTL};
-use crate::wss::token::{render_key_info_reference, render_token};
+use crate::wss::token::{render_key_info_reference, render_signer_token};
 use crate::wss::xenc::encode_cid;
 use time::{Duration, OffsetDateTime};
 use xmldsig::dom::Document;
@@ -161,7 +161,7 @@ pub fn sign_envelope(
         soap = ns::SOAP12,
         ts = render_timestamp(&format!("TS-{}", uuid::Uuid::new_v4()), now, profile.timestamp_ttl),
         enc = encryption_xml,
-        bst = render_token(&token_id, &signer.certificate.to_der()?),
+        bst = render_signer_token(&token_id, &signer.certificate)?,
     );
     Ok(SignedEnvelope {
         xml: builder.render(Some(&security)),

@@ -211,6 +211,12 @@ fn escape(text: &str) -> String {
 
 /// A `wsse:BinarySecurityToken` carrying `certificate` (X.509 Token Profile 1.1 §3.1), self-contained.
 pub fn render_binary_security_token(token_id: &str, certificate_der: &[u8]) -> String {
+    render_binary_security_token_base64(token_id, &b64(certificate_der))
+}
+
+/// [`render_binary_security_token`] with the certificate's DER already base64-encoded (standard alphabet, padded,
+/// no line breaks), for a signer whose token text is computed once.
+pub fn render_binary_security_token_base64(token_id: &str, certificate_base64: &str) -> String {
     format!(
         r#"<wsse:BinarySecurityToken xmlns:wsse="{wsse}" xmlns:wsu="{wsu}" EncodingType="{enc}" ValueType="{vt}" wsu:Id="{id}">{cert}</wsse:BinarySecurityToken>"#,
         wsse = ns::WSSE,
@@ -218,7 +224,7 @@ pub fn render_binary_security_token(token_id: &str, certificate_der: &[u8]) -> S
         enc = uri::BASE64_BINARY,
         vt = uri::X509_V3,
         id = escape(token_id),
-        cert = b64(certificate_der),
+        cert = certificate_base64,
     )
 }
 
