@@ -168,7 +168,7 @@ fn bench(c: &mut Criterion) {
     let mut rates = Vec::new();
     for case in [&sdk, &v2] {
         let sealed = rt.block_on(seal_once(&s, case, &message));
-        let body = std::fs::read(sealed.body.path()).unwrap();
+        let body = std::fs::read(sealed.body.path().unwrap()).unwrap();
         let mut group = c.benchmark_group(format!("wss_{}", case.name));
         group.bench_function("seal_10k", |b| b.iter(|| rt.block_on(seal_once(&s, case, &message))));
         group.bench_function("open_10k", |b| {

@@ -80,7 +80,7 @@ fn main() {
         spool_dir: dir.path(),
     };
     let sealed = rt.block_on(seal(&message, &payloads, &seal_params)).unwrap();
-    let body = std::fs::read(sealed.body.path()).unwrap();
+    let body = std::fs::read(sealed.body.path().unwrap()).unwrap();
     let limits = OpenLimits::default();
     let chosen = pmode.clone();
     let choose = move |_: &UserMessage| -> Result<pmode::PMode, EbmsError> { Ok(chosen.clone()) };

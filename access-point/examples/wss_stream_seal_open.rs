@@ -231,7 +231,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     reset_peak_rss();
     let (started, cpu) = (Instant::now(), cpu_seconds());
     let opened = rt.block_on(async {
-        let body = tokio::fs::File::open(sealed.body.path()).await?;
+        let body = tokio::fs::File::open(sealed.body.path()?).await?;
         open(&sealed.content_type, body, &choose, &open_params)
             .await
             .map_err(|e| Box::new(e) as Box<dyn std::error::Error>)

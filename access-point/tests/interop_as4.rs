@@ -308,7 +308,7 @@ async fn as4_messages_open_here_and_our_receipt_satisfies_as4() {
     assert_eq!(opened.user_message().message_info.message_id.as_str(), message_id);
     assert_eq!(opened.signer_common_name, "AP0002-DEV");
     assert_eq!(opened.payloads.len(), 1);
-    let delivered = std::fs::read(opened.payloads[0].file.path()).unwrap();
+    let delivered = std::fs::read(opened.payloads[0].file.path().unwrap()).unwrap();
     let delivered = String::from_utf8(delivered).unwrap();
     assert!(
         delivered.contains("StandardBusinessDocumentHeader") && delivered.contains("F-4711"),

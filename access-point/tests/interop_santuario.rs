@@ -25,7 +25,7 @@ async fn santuario_verifies_our_signature_over_messaging_body_and_attachments() 
     for compress in [true, false] {
         let payloads = world.payloads(&[&xml, &binary], compress);
         let sealed = world.seal_sdk(&payloads, false).await;
-        let body = std::fs::read(sealed.body.path()).unwrap();
+        let body = std::fs::read(sealed.body.path().unwrap()).unwrap();
         let (envelope, parts) = split_mime(&sealed.content_type, &body).await;
         assert_eq!(parts.len(), 2);
         let verdict = santuario_verify(&classes, &envelope, &world.sender.message.certificate, &parts);
@@ -45,7 +45,7 @@ async fn santuario_notices_a_changed_attachment_or_messaging_byte() {
     let (xml, binary) = gzip_ish_payloads();
     let payloads = world.payloads(&[&xml, &binary], true);
     let sealed = world.seal_sdk(&payloads, false).await;
-    let body = std::fs::read(sealed.body.path()).unwrap();
+    let body = std::fs::read(sealed.body.path().unwrap()).unwrap();
     let (envelope, parts) = split_mime(&sealed.content_type, &body).await;
     let signer = &world.sender.message.certificate;
 

@@ -64,7 +64,7 @@ async fn xmlsec1_verifies_the_whole_signature_of_a_message_without_attachments()
     signed_only.security.encryption = None;
     let sealed = world.seal(&sample_user_message(0), &signed_only, &[], None).await;
     assert_eq!(sealed.sent_references.len(), 2, "Messaging and Body only");
-    let body = std::fs::read(sealed.body.path()).unwrap();
+    let body = std::fs::read(sealed.body.path().unwrap()).unwrap();
     let (envelope, parts) = split_mime(&sealed.content_type, &body).await;
     assert!(parts.is_empty());
 
@@ -118,7 +118,7 @@ async fn xmlsec1_confirms_the_messaging_and_body_digests_of_a_message_with_attac
     for encrypt in [false, true] {
         let payloads = world.payloads(&[b"<doc>a</doc>", b"binary"], true);
         let sealed = world.seal_sdk(&payloads, encrypt).await;
-        let body = std::fs::read(sealed.body.path()).unwrap();
+        let body = std::fs::read(sealed.body.path().unwrap()).unwrap();
         let (envelope, parts) = split_mime(&sealed.content_type, &body).await;
         assert_eq!(parts.len(), 2);
         let out = verify(world.dir.path(), &envelope, "signer.pem");
@@ -169,7 +169,7 @@ async fn xmlsec1_and_santuario_verify_our_receipts_and_error_signals() {
     .unwrap();
     let payloads = world.payloads(&[b"<doc>receipt me</doc>"], true);
     let sealed = world.seal_sdk(&payloads, true).await;
-    let body = std::fs::read(sealed.body.path()).unwrap();
+    let body = std::fs::read(sealed.body.path().unwrap()).unwrap();
     let pm = pmode::builtin::sdk_message();
     let chosen = pm.clone();
     let choose = move |_: &UserMessage| -> Result<pmode::PMode, EbmsError> { Ok(chosen.clone()) };

@@ -474,7 +474,10 @@ async fn sign_then_compress_fails_the_digest_and_encrypt_then_compress_fails_dec
         )
         .await;
     let opened = world.open_sdk(&ct, &body).await.unwrap();
-    assert_eq!(std::fs::read(opened.payloads[0].file.path()).unwrap(), plaintext);
+    assert_eq!(
+        std::fs::read(opened.payloads[0].file.path().unwrap()).unwrap(),
+        plaintext
+    );
     drop(opened);
     let (ct, body) = world
         .assemble(
@@ -608,6 +611,6 @@ async fn decompression_is_capped() {
             .await;
         world.limits.max_decompressed_bytes = content.len() as u64;
         let opened = world.open_sdk(&sealed.content_type, &body_of(&sealed)).await.unwrap();
-        assert_eq!(std::fs::read(opened.payloads[0].file.path()).unwrap(), content);
+        assert_eq!(std::fs::read(opened.payloads[0].file.path().unwrap()).unwrap(), content);
     }
 }

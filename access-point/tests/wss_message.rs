@@ -24,10 +24,10 @@ async fn sdk_seal_then_open_delivers_the_payloads_in_order() {
     assert_eq!(opened.payloads[0].content_id, "part-0@sdk");
     assert_eq!(opened.payloads[0].mime_type, "text/xml");
     assert_eq!(
-        std::fs::read(opened.payloads[0].file.path()).unwrap(),
+        std::fs::read(opened.payloads[0].file.path().unwrap()).unwrap(),
         b"<doc>hello</doc>"
     );
-    assert_eq!(std::fs::read(opened.payloads[1].file.path()).unwrap(), big);
+    assert_eq!(std::fs::read(opened.payloads[1].file.path().unwrap()).unwrap(), big);
     assert_eq!(opened.payloads[1].size, big.len() as u64);
     let sha: [u8; 32] = openssl::sha::sha256(&big);
     assert_eq!(opened.payloads[1].sha256, sha);
@@ -61,7 +61,7 @@ async fn edelivery_2_0_seal_then_open_with_ed25519_and_x25519() {
         .await
         .unwrap();
     assert_eq!(
-        std::fs::read(opened.payloads[0].file.path()).unwrap(),
+        std::fs::read(opened.payloads[0].file.path().unwrap()).unwrap(),
         b"payload for 2.0"
     );
 }

@@ -285,7 +285,7 @@ async fn run_seal(args: &SealArgs) -> Result<(), String> {
             "Content-Type: {}\r\nContent-Length: {}\r\n\r\n",
             sealed.content_type, sealed.body_len
         )?;
-        std::io::copy(&mut std::fs::File::open(sealed.body.path())?, out)?;
+        std::io::copy(&mut std::fs::File::open(sealed.body.path()?)?, out)?;
         out.sync_all()
     };
     write(&mut out).map_err(|e| format!("{}: {e}", args.out.display()))?;

@@ -219,19 +219,40 @@ impl Receiver {
     ) -> Result<Stored, crate::store::StoreError> {
         let mut parts: Vec<PayloadPart> = Vec::with_capacity(opened.payloads.len());
         for (index, payload) in opened.payloads.iter().enumerate() {
-            // The verified, decrypted spool file becomes the stored part (hard link, fsync): written once.
-            let part = store
-                .payload_files()
-                .adopt_part(
-                    key,
-                    index as u32,
-                    &payload.content_id,
-                    &payload.mime_type,
-                    payload.file.path(),
-                    payload.size,
-                    &payload.sha256,
-                )
-                .await?;
+            let files = store.payload_files();
+            let part = match payload.file.bytes() {
+                // A small payload opened in memory is written once, under its final name (write, fsync, rename).
+                Some(bytes) => {
+                    files
+                        .write_part(
+                            key,
+                            index as u32,
+                            &payload.content_id,
+                            &payload.mime_type,
+                            &mut &bytes[..],
+                            payload.size,
+                        )
+                        .await?
+                }
+                // The verified, decrypted spool file becomes the stored part (hard link, fsync): written once.
+                None => {
+                    let path = payload
+                        .file
+                        .path()
+                        .map_err(|e| crate::store::StoreError::io("spooling a received payload", e))?;
+                    files
+                        .adopt_part(
+                            key,
+                            index as u32,
+                            &payload.content_id,
+                            &payload.mime_type,
+                            path,
+                            payload.size,
+                            &payload.sha256,
+                        )
+                        .await?
+                }
+            };
             parts.push(part);
         }
         let inserted = store

@@ -35,6 +35,7 @@ pub mod message;
 pub mod pmode_policy;
 pub mod receipt;
 pub mod sign;
+pub mod spool_file;
 pub mod timestamp;
 pub mod token;
 pub mod verify;

@@ -145,7 +145,7 @@ pub async fn verify_receipt(
 ) -> Result<VerifiedSignal, OpenError> {
     let sent_id = sealed.message_id.as_str();
     let fail = |code, detail: String| OpenError::new(code, detail, Some(sent_id));
-    let spool_dir = sealed.body.path().parent().unwrap_or(std::path::Path::new("."));
+    let spool_dir = sealed.body.spool_dir();
     let limits = MimeLimits::default();
     let mime = read_message(body, content_type, &limits, spool_dir)
         .await

@@ -138,7 +138,7 @@ impl World {
             sealed.content_type, sealed.body_len
         )
         .into_bytes();
-        raw.extend(std::fs::read(sealed.body.path()).unwrap());
+        raw.extend(std::fs::read(sealed.body.path().unwrap()).unwrap());
         self.write(name, &raw)
     }
 }

@@ -237,7 +237,7 @@ pub fn part_range(body: &[u8], content_id: &str) -> std::ops::Range<usize> {
 }
 
 pub fn body_of(sealed: &SealedMessage) -> Vec<u8> {
-    std::fs::read(sealed.body.path()).unwrap()
+    std::fs::read(sealed.body.path().unwrap()).unwrap()
 }
 
 /// Replaces the first occurrence of `from` in `body` by `to` (panics when absent, so a test cannot silently

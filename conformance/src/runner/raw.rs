@@ -94,7 +94,11 @@ pub async fn post_to_b(a_config: &Path, b: &Node, content_type: &str, body: Vec<
 
 /// The sealed body's bytes.
 pub fn body_bytes(sealed: &SealedMessage) -> Result<Vec<u8>, String> {
-    std::fs::read(sealed.body.path()).map_err(|e| format!("reading the sealed body: {e}"))
+    sealed
+        .body
+        .path()
+        .and_then(std::fs::read)
+        .map_err(|e| format!("reading the sealed body: {e}"))
 }
 
 /// Checks B still serves: a fresh, well-formed message gets a signed receipt.
