@@ -33,7 +33,7 @@ pub use reader::{
     read_message, read_message_with, PartDigests, PartReader, RootPart, SoapWithAttachments, SpooledPart,
     SMALL_PART_IN_MEMORY_BYTES,
 };
-pub use writer::{AttachmentSource, MultipartWriter, OutgoingAttachment};
+pub use writer::{AttachmentSource, MultipartWriter, OutgoingAttachment, PartProducer};
 
 /// Size and count limits applied by [`read_message`]. Every limit is enforced while streaming, before the data that
 /// would exceed it is stored.

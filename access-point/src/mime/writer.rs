@@ -1,7 +1,8 @@
-//! The streaming multipart/related writer: the root SOAP part, then each attachment streamed from a file, a reader or
-//! a buffer, all with `Content-Transfer-Encoding: binary`, separated by a random boundary.
+//! The streaming multipart/related writer: the root SOAP part, then each attachment streamed from a file, a reader,
+//! a buffer or a producer that writes it in place, all with `Content-Transfer-Encoding: binary`, separated by a random
+//! boundary.
 
-use std::io;
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::pin::Pin;
 
@@ -21,7 +22,13 @@ pub enum AttachmentSource {
     Bytes(Bytes),
     /// Any async reader, read to its end.
     Reader(Pin<Box<dyn AsyncRead + Send>>),
+    /// A blocking function that writes the part's content into the message as it produces it (e.g. encrypts a
+    /// large file straight into the body), so that the content is never spooled on its own first.
+    Producer(PartProducer),
 }
+
+/// Writes one part's content with blocking I/O (see [`AttachmentSource::Producer`]).
+pub type PartProducer = Box<dyn FnOnce(&mut dyn Write) -> io::Result<()> + Send>;
 
 impl std::fmt::Debug for AttachmentSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -29,6 +36,7 @@ impl std::fmt::Debug for AttachmentSource {
             AttachmentSource::File(path) => f.debug_tuple("File").field(path).finish(),
             AttachmentSource::Bytes(bytes) => write!(f, "Bytes({} bytes)", bytes.len()),
             AttachmentSource::Reader(_) => f.write_str("Reader(..)"),
+            AttachmentSource::Producer(_) => f.write_str("Producer(..)"),
         }
     }
 }
@@ -116,6 +124,54 @@ impl MultipartWriter {
         Ok(written)
     }
 
+    /// Writes the whole message to `out` with blocking I/O (call it on a blocking thread) and flushes it. Files are
+    /// copied in the kernel where it can, producers write in place; an async [`AttachmentSource::Reader`] is refused.
+    /// Returns the number of bytes written. Same bytes as [`MultipartWriter::write_to`].
+    pub fn write_blocking<W: Write>(
+        &self,
+        soap: Bytes,
+        attachments: Vec<OutgoingAttachment>,
+        out: &mut W,
+    ) -> io::Result<u64> {
+        let mut out = CountingWriter { inner: out, written: 0 };
+        let root_head = self.root_head()?;
+        check_boundary_absent(&soap, &self.boundary)?;
+        let heads = attachments
+            .iter()
+            .map(|a| self.part_head(a))
+            .collect::<io::Result<Vec<_>>>()?;
+        for attachment in &attachments {
+            match &attachment.source {
+                AttachmentSource::Bytes(bytes) => check_boundary_absent(bytes, &self.boundary)?,
+                AttachmentSource::Reader(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "an async reader part cannot be written with blocking I/O",
+                    ))
+                }
+                AttachmentSource::File(_) | AttachmentSource::Producer(_) => {}
+            }
+        }
+        out.write_all(root_head.as_bytes())?;
+        out.write_all(&soap)?;
+        for (attachment, head) in attachments.into_iter().zip(heads) {
+            out.write_all(head.as_bytes())?;
+            match attachment.source {
+                AttachmentSource::Bytes(bytes) => out.write_all(&bytes)?,
+                AttachmentSource::File(path) => {
+                    out.flush()?;
+                    let copied = io::copy(&mut std::fs::File::open(path)?, &mut *out.inner)?;
+                    out.written += copied;
+                }
+                AttachmentSource::Producer(produce) => produce(&mut out)?,
+                AttachmentSource::Reader(_) => unreachable!("refused above"),
+            }
+        }
+        out.write_all(self.close().as_bytes())?;
+        out.flush()?;
+        Ok(out.written)
+    }
+
     /// The message as a stream of chunks (usable as a hyper body through `http_body_util::StreamBody`). Header values
     /// containing line breaks, and in-memory content containing the boundary, are refused up front.
     pub fn stream(
@@ -123,39 +179,111 @@ impl MultipartWriter {
         soap: Bytes,
         attachments: Vec<OutgoingAttachment>,
     ) -> io::Result<BoxStream<'static, io::Result<Bytes>>> {
-        let delimiter = format!("--{}\r\n", self.boundary);
-        let mut root_head = delimiter.clone();
-        push_header(&mut root_head, "Content-Type", &self.root_content_type)?;
-        push_header(&mut root_head, "Content-Transfer-Encoding", "binary")?;
-        push_header(&mut root_head, "Content-ID", &format!("<{}>", self.root_content_id))?;
-        root_head.push_str("\r\n");
+        let root_head = self.root_head()?;
         check_boundary_absent(&soap, &self.boundary)?;
 
         let mut pieces: Vec<BoxStream<'static, io::Result<Bytes>>> =
             vec![stream::iter([Ok(Bytes::from(root_head)), Ok(soap)]).boxed()];
         for attachment in attachments {
-            let mut head = format!("\r\n{delimiter}");
-            push_header(&mut head, "Content-Type", &attachment.content_type)?;
-            push_header(&mut head, "Content-Transfer-Encoding", "binary")?;
-            push_header(&mut head, "Content-ID", &format!("<{}>", attachment.content_id))?;
-            for (name, value) in &attachment.extra_headers {
-                let reserved = ["content-type", "content-transfer-encoding", "content-id"];
-                if reserved.contains(&name.to_ascii_lowercase().as_str()) {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        format!("header {name} is set by the writer"),
-                    ));
-                }
-                push_header(&mut head, name, value)?;
-            }
-            head.push_str("\r\n");
+            let head = self.part_head(&attachment)?;
             pieces.push(stream::once(async move { Ok(Bytes::from(head)) }).boxed());
             pieces.push(source_stream(attachment.source, &self.boundary)?);
         }
-        let close = format!("\r\n--{}--\r\n", self.boundary);
+        let close = self.close();
         pieces.push(stream::once(async move { Ok(Bytes::from(close)) }).boxed());
         Ok(stream::iter(pieces).flatten().boxed())
     }
+
+    /// The first delimiter and the root part's header.
+    fn root_head(&self) -> io::Result<String> {
+        let mut root_head = format!("--{}\r\n", self.boundary);
+        push_header(&mut root_head, "Content-Type", &self.root_content_type)?;
+        push_header(&mut root_head, "Content-Transfer-Encoding", "binary")?;
+        push_header(&mut root_head, "Content-ID", &format!("<{}>", self.root_content_id))?;
+        root_head.push_str("\r\n");
+        Ok(root_head)
+    }
+
+    /// The delimiter before an attachment and its header.
+    fn part_head(&self, attachment: &OutgoingAttachment) -> io::Result<String> {
+        let mut head = format!("\r\n--{}\r\n", self.boundary);
+        push_header(&mut head, "Content-Type", &attachment.content_type)?;
+        push_header(&mut head, "Content-Transfer-Encoding", "binary")?;
+        push_header(&mut head, "Content-ID", &format!("<{}>", attachment.content_id))?;
+        for (name, value) in &attachment.extra_headers {
+            let reserved = ["content-type", "content-transfer-encoding", "content-id"];
+            if reserved.contains(&name.to_ascii_lowercase().as_str()) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("header {name} is set by the writer"),
+                ));
+            }
+            push_header(&mut head, name, value)?;
+        }
+        head.push_str("\r\n");
+        Ok(head)
+    }
+
+    /// The close delimiter.
+    fn close(&self) -> String {
+        format!("\r\n--{}--\r\n", self.boundary)
+    }
+}
+
+/// Counts what goes through it (the body length the caller reports).
+struct CountingWriter<'a, W: Write> {
+    inner: &'a mut W,
+    written: u64,
+}
+
+impl<W: Write> Write for CountingWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Hands what a producer writes to an async stream, one chunk at a time.
+struct ChannelWriter {
+    chunks: tokio::sync::mpsc::Sender<io::Result<Bytes>>,
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = buf.len().min(WRITE_CHUNK_BYTES);
+        self.chunks
+            .blocking_send(Ok(Bytes::copy_from_slice(&buf[..n])))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the message stream was dropped"))?;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs a producer on the blocking pool once the stream reaches its part, and streams what it writes (a few chunks
+/// queued at most). A producer that fails or panics ends the stream with an error, never with a short part.
+fn producer_stream(produce: PartProducer) -> BoxStream<'static, io::Result<Bytes>> {
+    stream::once(async move {
+        let (chunks, mut received) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(4);
+        tokio::task::spawn_blocking(move || {
+            let mut writer = ChannelWriter { chunks };
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| produce(&mut writer)))
+                .unwrap_or_else(|_| Err(io::Error::other("the part's producer panicked")));
+            if let Err(e) = outcome {
+                let _ = writer.chunks.blocking_send(Err(e));
+            }
+        });
+        stream::poll_fn(move |cx| received.poll_recv(cx))
+    })
+    .flatten()
+    .boxed()
 }
 
 fn source_stream(source: AttachmentSource, boundary: &str) -> io::Result<BoxStream<'static, io::Result<Bytes>>> {
@@ -165,6 +293,7 @@ fn source_stream(source: AttachmentSource, boundary: &str) -> io::Result<BoxStre
             stream::once(async move { Ok(bytes) }).boxed()
         }
         AttachmentSource::Reader(reader) => ReaderStream::with_capacity(reader, WRITE_CHUNK_BYTES).boxed(),
+        AttachmentSource::Producer(produce) => producer_stream(produce),
         AttachmentSource::File(path) => stream::once(async move { tokio::fs::File::open(path).await })
             .map_ok(|file| ReaderStream::with_capacity(file, WRITE_CHUNK_BYTES))
             .try_flatten()
@@ -218,6 +347,106 @@ mod tests {
         assert_eq!(m.boundary, a.boundary());
         assert_eq!(m.start.as_deref(), Some(a.root_content_id()));
         assert_eq!(m.root_type.as_deref(), Some("application/soap+xml"));
+    }
+
+    fn attachment(content_id: &str, source: AttachmentSource) -> OutgoingAttachment {
+        OutgoingAttachment {
+            content_id: content_id.into(),
+            content_type: "application/octet-stream".into(),
+            extra_headers: vec![("Content-Description".into(), "test".into())],
+            source,
+        }
+    }
+
+    fn producer_of(content: Vec<u8>) -> AttachmentSource {
+        AttachmentSource::Producer(Box::new(move |out: &mut dyn Write| {
+            // Several writes, as an encryptor makes them.
+            for piece in content.chunks(100_000) {
+                out.write_all(piece)?;
+            }
+            Ok(())
+        }))
+    }
+
+    #[tokio::test]
+    async fn blocking_writer_and_producer_parts_give_the_same_bytes_as_the_async_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let large: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let path = dir.path().join("large");
+        std::fs::write(&path, &large).unwrap();
+        let writer = MultipartWriter::new();
+        let soap = Bytes::from_static(b"<S:Envelope/>");
+        let parts = |produced: AttachmentSource| {
+            vec![
+                attachment("a@x", AttachmentSource::Bytes(Bytes::from_static(b"small"))),
+                attachment("b@x", AttachmentSource::File(path.clone())),
+                attachment("c@x", produced),
+            ]
+        };
+        let mut expected = Vec::new();
+        let expected_len = writer
+            .write_to(
+                soap.clone(),
+                parts(AttachmentSource::Bytes(Bytes::from(large.clone()))),
+                &mut expected,
+            )
+            .await
+            .unwrap();
+        assert_eq!(expected_len as usize, expected.len());
+
+        let mut streamed = Vec::new();
+        let streamed_len = writer
+            .write_to(soap.clone(), parts(producer_of(large.clone())), &mut streamed)
+            .await
+            .unwrap();
+        assert_eq!((streamed_len, &streamed), (expected_len, &expected));
+
+        let mut blocking = std::io::BufWriter::new(std::fs::File::create(dir.path().join("body")).unwrap());
+        let blocking_len = writer
+            .write_blocking(soap.clone(), parts(producer_of(large.clone())), &mut blocking)
+            .unwrap();
+        drop(blocking);
+        assert_eq!(blocking_len, expected_len);
+        assert_eq!(std::fs::read(dir.path().join("body")).unwrap(), expected);
+
+        let reader: Pin<Box<dyn AsyncRead + Send>> = Box::pin(&b"x"[..]);
+        let refused = writer.write_blocking(
+            soap,
+            vec![attachment("r@x", AttachmentSource::Reader(reader))],
+            &mut Vec::new(),
+        );
+        assert_eq!(refused.unwrap_err().kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[tokio::test]
+    async fn a_failing_producer_fails_the_message_instead_of_shortening_it() {
+        let writer = MultipartWriter::new();
+        let failing = |panic: bool| {
+            AttachmentSource::Producer(Box::new(move |out: &mut dyn Write| {
+                out.write_all(b"partial")?;
+                if panic {
+                    panic!("producer bug");
+                }
+                Err(io::Error::other("plaintext changed"))
+            }))
+        };
+        for panic in [false, true] {
+            let mut out = Vec::new();
+            let result = writer
+                .write_to(
+                    Bytes::from_static(b"<S/>"),
+                    vec![attachment("p@x", failing(panic))],
+                    &mut out,
+                )
+                .await;
+            assert!(result.is_err(), "panic: {panic}");
+        }
+        let result = writer.write_blocking(
+            Bytes::from_static(b"<S/>"),
+            vec![attachment("p@x", failing(false))],
+            &mut Vec::new(),
+        );
+        assert_eq!(result.unwrap_err().to_string(), "plaintext changed");
     }
 
     #[tokio::test]

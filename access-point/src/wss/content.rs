@@ -4,7 +4,9 @@
 //! Neither direction holds the attachment in memory: both work in [`CHUNK_LEN`] chunks. Decryption spools the
 //! plaintext to a temporary file and hands it out only after the tag verified; on any failure the file is deleted
 //! (it is a [`tempfile::NamedTempFile`], removed when dropped). Both directions compute the SHA-256 of the
-//! plaintext while streaming, which the signature layer needs for the attachment's `ds:Reference`.
+//! plaintext while streaming, which the signature layer needs for the attachment's `ds:Reference`, except
+//! [`encrypt_blocking`], which serves a sender that hashed the plaintext before ([`sha256_blocking`]) so that it can
+//! encrypt straight into a MIME body that carries the signature first.
 
 use crate::wss::error::EncryptionError;
 use crate::wss::keytransport::ContentKey;
@@ -166,6 +168,76 @@ where
         encrypted_len: plaintext_len + (GCM_IV_LEN + GCM_TAG_LEN) as u64,
         plaintext_sha256: hasher.finish().await?,
     })
+}
+
+/// Encrypts everything `input` yields into `output` as IV || ciphertext || tag, with a fresh random IV, using blocking
+/// reads and writes in [`CHUNK_LEN`] chunks (call it on a blocking thread). Unlike [`encrypt_stream`] it does not hash
+/// the plaintext: it serves a caller that hashed it before (the signature, which precedes the part on the wire,
+/// needs the digest first). Returns the plaintext length. `output` is flushed.
+pub fn encrypt_blocking<R: std::io::Read, W: std::io::Write>(
+    key: &ContentKey,
+    mut input: R,
+    mut output: W,
+) -> Result<u64, EncryptionError> {
+    let mut iv = [0u8; GCM_IV_LEN];
+    openssl::rand::rand_bytes(&mut iv)?;
+    let mut crypter = Crypter::new(Cipher::aes_128_gcm(), Mode::Encrypt, key.as_bytes(), Some(&iv))?;
+    output.write_all(&iv)?;
+    let mut chunk = vec![0u8; CHUNK_LEN];
+    let mut sealed = vec![0u8; CHUNK_LEN + 16];
+    let mut plaintext_len = 0u64;
+    loop {
+        let n = read_full_blocking(&mut input, &mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        plaintext_len += n as u64;
+        if plaintext_len > GCM_MAX_PLAINTEXT_BYTES {
+            return Err(EncryptionError::AttachmentTooLarge {
+                content_id: String::new(),
+                max: GCM_MAX_PLAINTEXT_BYTES,
+            });
+        }
+        let m = crypter.update(&chunk[..n], &mut sealed)?;
+        output.write_all(&sealed[..m])?;
+    }
+    let m = crypter.finalize(&mut sealed)?;
+    output.write_all(&sealed[..m])?;
+    let mut tag = [0u8; GCM_TAG_LEN];
+    crypter.get_tag(&mut tag)?;
+    output.write_all(&tag)?;
+    output.flush()?;
+    Ok(plaintext_len)
+}
+
+/// SHA-256 and length of everything `input` yields, read in [`CHUNK_LEN`] chunks with blocking reads (call it on a
+/// blocking thread).
+pub fn sha256_blocking<R: std::io::Read>(mut input: R) -> std::io::Result<([u8; 32], u64)> {
+    let mut hasher = Sha256::new();
+    let mut chunk = vec![0u8; CHUNK_LEN];
+    let mut len = 0u64;
+    loop {
+        let n = read_full_blocking(&mut input, &mut chunk)?;
+        if n == 0 {
+            return Ok((hasher.finish(), len));
+        }
+        hasher.update(&chunk[..n]);
+        len += n as u64;
+    }
+}
+
+/// Reads until `buf` is full or the input ends; returns the number of bytes read.
+fn read_full_blocking<R: std::io::Read>(input: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// A decrypted attachment whose tag verified, spooled in a temporary file (deleted when dropped unless kept with
@@ -374,6 +446,31 @@ mod tests {
             assert_eq!(std::fs::read(opened.path()).unwrap(), data);
             assert_eq!(opened.plaintext_sha256, sha256(&data));
             assert_eq!(opened.plaintext_len as usize, len);
+        }
+    }
+
+    #[tokio::test]
+    async fn blocking_encryption_round_trips_and_hashes_match() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = ContentKey::generate().unwrap();
+        for len in [
+            0usize,
+            1,
+            17,
+            CHUNK_LEN - 1,
+            CHUNK_LEN,
+            CHUNK_LEN + 1,
+            2 * CHUNK_LEN + 33,
+        ] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 13 % 241) as u8).collect();
+            let mut sealed = Vec::new();
+            assert_eq!(encrypt_blocking(&key, &data[..], &mut sealed).unwrap(), len as u64);
+            assert_eq!(sealed.len(), len + GCM_IV_LEN + GCM_TAG_LEN);
+            let opened = decrypt_to_spool(&key, "p", &sealed[..], dir.path(), u64::MAX)
+                .await
+                .unwrap();
+            assert_eq!(std::fs::read(opened.path()).unwrap(), data);
+            assert_eq!(sha256_blocking(&data[..]).unwrap(), (sha256(&data), len as u64));
         }
     }
 

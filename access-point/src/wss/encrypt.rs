@@ -13,7 +13,7 @@ use crate::wss::algorithms::{
     uri, ContentEncryptionAlgorithm, HkdfPrf, KeyAgreementAlgorithm, KeyDerivationAlgorithm, KeyEncryptionAlgorithm,
     KeyTransportMethod, MaskGenerationFunction, OaepDigestAlgorithm, AES128_KEY_LEN,
 };
-use crate::wss::content::{encrypt_stream, EncryptedStream};
+use crate::wss::content::{encrypt_blocking, encrypt_stream, EncryptedStream};
 use crate::wss::error::EncryptionError;
 use crate::wss::keytransport::{rsa_oaep_encrypt, x25519_wrap, ContentKey};
 use crate::wss::xenc::{
@@ -172,6 +172,38 @@ impl MessageEncryptor {
                 },
                 e => e,
             })?;
+        let id = self.record_encrypted_data(content_id, mime_type);
+        Ok(EncryptedAttachment {
+            content_id: content_id.to_string(),
+            encrypted_data_id: id,
+            plaintext_len,
+            encrypted_len,
+            plaintext_sha256,
+            content_type: ENCRYPTED_PART_CONTENT_TYPE,
+        })
+    }
+
+    /// Records the `xenc:EncryptedData` of an attachment that will be encrypted later, once the message around it
+    /// is written (the signature, which precedes the part, needs the plaintext digest before any ciphertext is
+    /// written): the returned [`DeferredEncryption`] encrypts it with this message's key, e.g. straight into the
+    /// MIME body. `mime_type` is the part's original Content-Type.
+    pub fn defer_attachment(
+        &mut self,
+        content_id: &str,
+        mime_type: &str,
+    ) -> Result<DeferredEncryption, EncryptionError> {
+        if self.encrypted_data.iter().any(|d| d.content_id == content_id) {
+            return Err(EncryptionError::Duplicate(format!("attachment {content_id}")));
+        }
+        self.record_encrypted_data(content_id, mime_type);
+        Ok(DeferredEncryption {
+            key: ContentKey::from_bytes(self.key.as_bytes())?,
+            content_id: content_id.to_string(),
+        })
+    }
+
+    /// Adds the `xenc:EncryptedData` of one attachment (and its reference from the EncryptedKey); returns its `Id`.
+    fn record_encrypted_data(&mut self, content_id: &str, mime_type: &str) -> String {
         let id = new_id("ED");
         self.encrypted_key.data_references.push(id.clone());
         self.encrypted_data.push(EncryptedData {
@@ -183,14 +215,7 @@ impl MessageEncryptor {
             transforms: vec![uri::ATTACHMENT_CIPHERTEXT_TRANSFORM.to_string()],
             key_reference: Some(self.encrypted_key.id.clone()),
         });
-        Ok(EncryptedAttachment {
-            content_id: content_id.to_string(),
-            encrypted_data_id: id,
-            plaintext_len,
-            encrypted_len,
-            plaintext_sha256,
-            content_type: ENCRYPTED_PART_CONTENT_TYPE,
-        })
+        id
     }
 
     /// The `Id` of the message's `xenc:EncryptedKey`.
@@ -224,5 +249,40 @@ impl MessageEncryptor {
             out.push_str(&render_encrypted_data(data));
         }
         out
+    }
+}
+
+/// An attachment whose `xenc:EncryptedData` is already in the security header (see
+/// [`MessageEncryptor::defer_attachment`]), to be encrypted with the message's key. Holds a copy of the key (cleared
+/// when dropped).
+pub struct DeferredEncryption {
+    key: ContentKey,
+    content_id: String,
+}
+
+impl std::fmt::Debug for DeferredEncryption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeferredEncryption")
+            .field("content_id", &self.content_id)
+            .finish()
+    }
+}
+
+impl DeferredEncryption {
+    /// Encrypts `plaintext` into `encrypted_part` as IV || ciphertext || tag with blocking I/O (call it on a blocking
+    /// thread); returns the plaintext length. The plaintext is not hashed here: the caller hashed it for the
+    /// signature before and compares the length it hashed with the one returned.
+    pub fn encrypt_blocking<R: std::io::Read, W: std::io::Write>(
+        self,
+        plaintext: R,
+        encrypted_part: W,
+    ) -> Result<u64, EncryptionError> {
+        encrypt_blocking(&self.key, plaintext, encrypted_part).map_err(|e| match e {
+            EncryptionError::AttachmentTooLarge { max, .. } => EncryptionError::AttachmentTooLarge {
+                content_id: self.content_id.clone(),
+                max,
+            },
+            e => e,
+        })
     }
 }

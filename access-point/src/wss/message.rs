@@ -1,9 +1,10 @@
 //! The message-level API the MSH and the CLI use (see /work/WSS_CONTRACT.md): [`seal`] a UserMessage with its
 //! payloads into a signed and encrypted SOAP-with-attachments body spooled to disk, and [`open`] a received one.
 //!
-//! Send order is compress → sign → encrypt: each payload is gzipped into a spool file (when asked), then encrypted
-//! while the SHA-256 of its (compressed) plaintext is computed in the same pass; that digest goes into the
-//! signature's attachment reference. Receive order is the reverse: verify the header signature and the signer,
+//! Send order is compress → sign → encrypt: each payload is gzipped into a spool file (when asked), and the SHA-256
+//! of its (compressed) plaintext goes into the signature's attachment reference; a small payload is hashed while it
+//! is encrypted in memory, a large one in a read-only pass and then encrypted straight into the MIME body after the
+//! signed envelope. Receive order is the reverse: verify the header signature and the signer,
 //! decrypt each part (its GCM tag verified before the plaintext is released), compare the plaintext digest with
 //! the signed one, then decompress with a cap. A sender that signed before compressing fails the digest check
 //! (EBMS:0101); one that compressed after encrypting fails decryption (EBMS:0102). Every failure is an
@@ -20,7 +21,6 @@ use crate::wss::decrypt::{DecryptionPolicy, MessageDecryptor, RecipientKey};
 use crate::wss::encrypt::{EncryptionProfile, MessageEncryptor, ENCRYPTED_PART_CONTENT_TYPE};
 use crate::wss::error::EncryptionError;
 use crate::wss::sign::{sign_envelope, AttachmentDigest, SignError, SigningProfile};
-pub use crate::wss::spool_file::SpoolFile;
 use crate::wss::verify::{verify_security_header, VerificationPolicy};
 use crate::wss::xenc::{parse_encryption_header, KeyReferenceStyle};
 use openssl::hash::{Hasher, MessageDigest};
@@ -29,7 +29,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use tempfile::NamedTempFile;
 use time::{Duration, OffsetDateTime};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use crate::wss::receipt::{build_error_signal, build_receipt, verify_receipt, SignedSignal, VerifiedSignal};
 
@@ -74,9 +74,8 @@ pub struct SealedMessage {
     pub message_id: String,
     /// The HTTP Content-Type (`multipart/related; ...`).
     pub content_type: String,
-    /// The whole MIME body: streamed to a spool file, or (when every part was sealed in memory) held in memory and
-    /// written to a spool file only if a caller asks for its path.
-    pub body: SpoolFile,
+    /// The whole MIME body, streamed to disk.
+    pub body: NamedTempFile,
     pub body_len: u64,
     /// The same body in memory when every part was small enough to be sealed in memory (POST it from here instead
     /// of reading the file back through the blocking pool).
@@ -169,8 +168,7 @@ pub struct OpenedPayload {
     pub content_id: String,
     pub mime_type: String,
     pub part_properties: Vec<(String, String)>,
-    /// The delivered bytes: a spool file, or for a small payload the bytes in memory, spooled only on request.
-    pub file: SpoolFile,
+    pub file: NamedTempFile,
     pub size: u64,
     /// SHA-256 of the delivered (decompressed) bytes.
     pub sha256: [u8; 32],
@@ -237,21 +235,6 @@ fn decryption_policy(policy: &pmode::EncryptionPolicy, limits: &OpenLimits) -> R
     }
     decryption.max_attachment_bytes = limits.mime.max_attachment_bytes;
     Ok(decryption)
-}
-
-async fn sha256_of_file(path: &Path) -> std::io::Result<[u8; 32]> {
-    let mut file = tokio::fs::File::open(path).await?;
-    let mut hasher = Hasher::new(MessageDigest::sha256()).map_err(std::io::Error::other)?;
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = file.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]).map_err(std::io::Error::other)?;
-    }
-    let digest = hasher.finish().map_err(std::io::Error::other)?;
-    Ok(digest.as_ref().try_into().expect("sha256 is 32 bytes"))
 }
 
 /// [`seal_with_compression`] at the default `[sender] compression_level`.
@@ -352,30 +335,30 @@ pub async fn seal_with_compression(
         OffsetDateTime::now_utc(),
     )?;
     let writer = MultipartWriter::new();
+    let body = NamedTempFile::new_in(params.spool_dir)?;
     let all_in_memory = attachments
         .iter()
         .all(|a| matches!(a.source, AttachmentSource::Bytes(_)));
-    // A body sealed in memory gets a spool file only if a caller asks for one (the MSH POSTs the bytes).
-    let body = if all_in_memory {
-        None
-    } else {
-        Some(NamedTempFile::new_in(params.spool_dir)?)
-    };
     let soap = bytes::Bytes::from(signed.xml);
     let (body_len, body_in_memory) = if all_in_memory {
         let mut buffer = Vec::new();
         let len = writer.write_to(soap, attachments, &mut buffer).await?;
+        std::io::Write::write_all(&mut body.as_file(), &buffer)?;
         (len, Some(bytes::Bytes::from(buffer)))
     } else {
-        let file = tokio::fs::File::from_std(streamed_body(body.as_ref())?.reopen()?);
-        let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, file);
-        (writer.write_to(soap, attachments, &mut out).await?, None)
+        // Large parts: one blocking task writes the whole body with plain file calls (files copied in the kernel,
+        // encrypted parts encrypted in place) instead of a hop to the blocking pool per chunk.
+        let file = body.reopen()?;
+        let part_writer = writer.clone();
+        let len = tokio::task::spawn_blocking(move || {
+            let mut out = std::io::BufWriter::with_capacity(256 * 1024, file);
+            part_writer.write_blocking(soap, attachments, &mut out)
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        (len, None)
     };
     drop(spooled);
-    let body = match (&body_in_memory, body) {
-        (Some(bytes), _) => SpoolFile::in_memory(bytes.clone(), params.spool_dir),
-        (None, body) => SpoolFile::from_file(streamed_body(body)?),
-    };
     Ok(SealedMessage {
         message_id,
         content_type: writer.content_type(),
@@ -385,11 +368,6 @@ pub async fn seal_with_compression(
         sent_references: signed.references,
         signing_certificate: params.signer.certificate.clone(),
     })
-}
-
-/// The spool file a streamed body is written to (created before it, whenever a part is not in memory).
-fn streamed_body<T>(body: Option<T>) -> std::io::Result<T> {
-    body.ok_or_else(|| std::io::Error::other("the streamed MIME body has no spool file"))
 }
 
 /// Compress (if asked) and encrypt (if an encryptor is given) a small payload in memory. Returns the SHA-256 of
@@ -443,27 +421,39 @@ async fn seal_large_payload(
     } else {
         (payload.source.clone(), payload.mime_type.clone())
     };
+    // The digest goes into the signature, which precedes the part on the wire: hash the (compressed) plaintext in a
+    // read-only pass, then encrypt it straight into the MIME body when that is written (no encrypted spool file to
+    // write and copy).
+    let hashed_path = plaintext_path.clone();
+    let (sha256, hashed_len) =
+        tokio::task::spawn_blocking(move || crate::wss::content::sha256_blocking(std::fs::File::open(hashed_path)?))
+            .await
+            .map_err(std::io::Error::other)??;
     Ok(match encryptor {
         Some(enc) => {
-            let out = NamedTempFile::new_in(spool_dir)?;
-            let input = tokio::fs::File::open(&plaintext_path).await?;
-            let output = tokio::io::BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(out.reopen()?));
-            let done = enc
-                .encrypt_attachment(&payload.content_id, &part_type, input, output)
-                .await?;
-            let path = out.path().to_path_buf();
-            spooled.push(out);
+            let deferred = enc.defer_attachment(&payload.content_id, &part_type)?;
+            let produce = move |out: &mut dyn std::io::Write| -> std::io::Result<()> {
+                let input = std::fs::File::open(&plaintext_path)?;
+                let encrypted_len = deferred.encrypt_blocking(input, out).map_err(|e| match e {
+                    EncryptionError::Io(e) => e,
+                    e => std::io::Error::other(e),
+                })?;
+                if encrypted_len != hashed_len {
+                    // The signed digest would not match what was encrypted: never send such a message.
+                    return Err(std::io::Error::other(format!(
+                        "{} changed while it was sealed ({hashed_len} bytes hashed, {encrypted_len} encrypted)",
+                        plaintext_path.display()
+                    )));
+                }
+                Ok(())
+            };
             (
-                done.plaintext_sha256,
-                AttachmentSource::File(path),
+                sha256,
+                AttachmentSource::Producer(Box::new(produce)),
                 ENCRYPTED_PART_CONTENT_TYPE.to_string(),
             )
         }
-        None => (
-            sha256_of_file(&plaintext_path).await?,
-            AttachmentSource::File(plaintext_path),
-            part_type,
-        ),
+        None => (sha256, AttachmentSource::File(plaintext_path), part_type),
     })
 }
 
@@ -653,8 +643,7 @@ pub async fn open<R: AsyncRead + Unpin>(
         let spool_error = |e: std::io::Error| OpenError::new(ErrorCode::Other, e.to_string(), mid);
         let (file, size, sha256) = match (&decryptor, part.in_memory()) {
             // A small encrypted part: decrypted (tag verified), digest-checked and decompressed in memory, then
-            // handed out in memory (spooled only if a caller asks for a path) unless it inflated beyond the
-            // in-memory size.
+            // written once to the file handed out.
             (Some(d), Some(encrypted)) => {
                 let (plain, plain_sha256) = d
                     .decrypt_attachment_in_memory(cid, encrypted)
@@ -670,13 +659,11 @@ pub async fn open<R: AsyncRead + Unpin>(
                 } else {
                     (plain, plain_sha256)
                 };
-                let size = plain.len() as u64;
-                let file = if size <= SMALL_PAYLOAD_IN_MEMORY_BYTES {
-                    SpoolFile::in_memory(plain.into(), params.spool_dir)
-                } else {
-                    SpoolFile::from_file(spool_bytes(params.spool_dir, &plain).map_err(spool_error)?)
-                };
-                (file, size, sha256)
+                (
+                    spool_bytes(params.spool_dir, &plain).map_err(spool_error)?,
+                    plain.len() as u64,
+                    sha256,
+                )
             }
             (decryptor, _) => {
                 let (plain, plain_sha256, plain_len) = match decryptor {
@@ -698,7 +685,7 @@ pub async fn open<R: AsyncRead + Unpin>(
                 verified
                     .check_attachment(cid, &plain_sha256)
                     .map_err(|e| OpenError::new(e.ebms_code(), e.to_string(), mid))?;
-                let (file, size, sha256) = if gzip {
+                if gzip {
                     let decompressed = if plain_len <= SMALL_PAYLOAD_IN_MEMORY_BYTES {
                         decompress_small(plain.path(), params.spool_dir, limits.max_decompressed_bytes)
                     } else {
@@ -707,8 +694,7 @@ pub async fn open<R: AsyncRead + Unpin>(
                     decompressed.map_err(decompression_error)?
                 } else {
                     (plain, plain_len, plain_sha256)
-                };
-                (SpoolFile::from_file(file), size, sha256)
+                }
             }
         };
         payloads.push(OpenedPayload {
