@@ -30,7 +30,7 @@ mod writer;
 pub use content_type::{ContentType, MessageContentType, MultipartRelated, SoapVersion};
 pub use headers::{PartHeaders, TransferEncoding};
 pub use reader::{
-    read_message, read_message_with, PartDigests, PartReader, RootPart, SoapWithAttachments, SpooledPart,
+    read_message, read_message_with, PartDigests, PartReader, ReadAhead, RootPart, SoapWithAttachments, SpooledPart,
     SMALL_PART_IN_MEMORY_BYTES,
 };
 pub use writer::{AttachmentSource, MultipartWriter, OutgoingAttachment, PartProducer};

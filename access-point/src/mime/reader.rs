@@ -14,7 +14,7 @@ use super::content_type::{ContentType, MessageContentType, MultipartRelated, Soa
 use super::headers::{PartHeaders, TransferEncoding};
 use super::spool::SpoolWriter;
 pub use super::spool::{PartDigests, SMALL_PART_IN_MEMORY_BYTES};
-pub use super::spool::{PartReader, SpooledPart};
+pub use super::spool::{PartReader, ReadAhead, SpooledPart};
 use super::{MimeError, MimeLimits};
 
 /// Bytes requested from the body per read; also the bulk of the reader's memory.

@@ -668,7 +668,7 @@ pub async fn open<R: AsyncRead + Unpin>(
             (decryptor, _) => {
                 let (plain, plain_sha256, plain_len) = match decryptor {
                     Some(d) => {
-                        let input = part.open().await.map_err(spool_error)?;
+                        let input = part.read_ahead().map_err(spool_error)?;
                         let decrypted = d
                             .decrypt_attachment(cid, input, params.spool_dir)
                             .await
