@@ -21,6 +21,7 @@ use crate::wss::decrypt::{DecryptionPolicy, MessageDecryptor, RecipientKey};
 use crate::wss::encrypt::{EncryptionProfile, MessageEncryptor, ENCRYPTED_PART_CONTENT_TYPE};
 use crate::wss::error::EncryptionError;
 use crate::wss::sign::{sign_envelope, AttachmentDigest, SignError, SigningProfile};
+pub use crate::wss::spool_file::SpoolFile;
 use crate::wss::verify::{verify_security_header, VerificationPolicy};
 use crate::wss::xenc::{parse_encryption_header, KeyReferenceStyle};
 use openssl::hash::{Hasher, MessageDigest};
@@ -74,8 +75,9 @@ pub struct SealedMessage {
     pub message_id: String,
     /// The HTTP Content-Type (`multipart/related; ...`).
     pub content_type: String,
-    /// The whole MIME body, streamed to disk.
-    pub body: NamedTempFile,
+    /// The whole MIME body: streamed to a spool file, or (when every part was sealed in memory) held in memory and
+    /// written to a spool file only if a caller asks for its path.
+    pub body: SpoolFile,
     pub body_len: u64,
     /// The same body in memory when every part was small enough to be sealed in memory (POST it from here instead
     /// of reading the file back through the blocking pool).
@@ -168,7 +170,8 @@ pub struct OpenedPayload {
     pub content_id: String,
     pub mime_type: String,
     pub part_properties: Vec<(String, String)>,
-    pub file: NamedTempFile,
+    /// The delivered bytes: a spool file, or for a small payload the bytes in memory, spooled only on request.
+    pub file: SpoolFile,
     pub size: u64,
     /// SHA-256 of the delivered (decompressed) bytes.
     pub sha256: [u8; 32],
@@ -335,20 +338,24 @@ pub async fn seal_with_compression(
         OffsetDateTime::now_utc(),
     )?;
     let writer = MultipartWriter::new();
-    let body = NamedTempFile::new_in(params.spool_dir)?;
     let all_in_memory = attachments
         .iter()
         .all(|a| matches!(a.source, AttachmentSource::Bytes(_)));
+    // A body sealed in memory gets a spool file only if a caller asks for one (the MSH POSTs the bytes).
+    let body = if all_in_memory {
+        None
+    } else {
+        Some(NamedTempFile::new_in(params.spool_dir)?)
+    };
     let soap = bytes::Bytes::from(signed.xml);
     let (body_len, body_in_memory) = if all_in_memory {
         let mut buffer = Vec::new();
         let len = writer.write_to(soap, attachments, &mut buffer).await?;
-        std::io::Write::write_all(&mut body.as_file(), &buffer)?;
         (len, Some(bytes::Bytes::from(buffer)))
     } else {
         // Large parts: one blocking task writes the whole body with plain file calls (files copied in the kernel,
         // encrypted parts encrypted in place) instead of a hop to the blocking pool per chunk.
-        let file = body.reopen()?;
+        let file = streamed_body(body.as_ref())?.reopen()?;
         let part_writer = writer.clone();
         let len = tokio::task::spawn_blocking(move || {
             let mut out = std::io::BufWriter::with_capacity(256 * 1024, file);
@@ -359,6 +366,10 @@ pub async fn seal_with_compression(
         (len, None)
     };
     drop(spooled);
+    let body = match (&body_in_memory, body) {
+        (Some(bytes), _) => SpoolFile::in_memory(bytes.clone(), params.spool_dir),
+        (None, body) => SpoolFile::from_file(streamed_body(body)?),
+    };
     Ok(SealedMessage {
         message_id,
         content_type: writer.content_type(),
@@ -368,6 +379,11 @@ pub async fn seal_with_compression(
         sent_references: signed.references,
         signing_certificate: params.signer.certificate.clone(),
     })
+}
+
+/// The spool file a streamed body is written to (created before it, whenever a part is not in memory).
+fn streamed_body<T>(body: Option<T>) -> std::io::Result<T> {
+    body.ok_or_else(|| std::io::Error::other("the streamed MIME body has no spool file"))
 }
 
 /// Compress (if asked) and encrypt (if an encryptor is given) a small payload in memory. Returns the SHA-256 of
@@ -643,7 +659,8 @@ pub async fn open<R: AsyncRead + Unpin>(
         let spool_error = |e: std::io::Error| OpenError::new(ErrorCode::Other, e.to_string(), mid);
         let (file, size, sha256) = match (&decryptor, part.in_memory()) {
             // A small encrypted part: decrypted (tag verified), digest-checked and decompressed in memory, then
-            // written once to the file handed out.
+            // handed out in memory (spooled only if a caller asks for a path) unless it inflated beyond the
+            // in-memory size.
             (Some(d), Some(encrypted)) => {
                 let (plain, plain_sha256) = d
                     .decrypt_attachment_in_memory(cid, encrypted)
@@ -659,11 +676,13 @@ pub async fn open<R: AsyncRead + Unpin>(
                 } else {
                     (plain, plain_sha256)
                 };
-                (
-                    spool_bytes(params.spool_dir, &plain).map_err(spool_error)?,
-                    plain.len() as u64,
-                    sha256,
-                )
+                let size = plain.len() as u64;
+                let file = if size <= SMALL_PAYLOAD_IN_MEMORY_BYTES {
+                    SpoolFile::in_memory(plain.into(), params.spool_dir)
+                } else {
+                    SpoolFile::from_file(spool_bytes(params.spool_dir, &plain).map_err(spool_error)?)
+                };
+                (file, size, sha256)
             }
             (decryptor, _) => {
                 let (plain, plain_sha256, plain_len) = match decryptor {
@@ -685,7 +704,7 @@ pub async fn open<R: AsyncRead + Unpin>(
                 verified
                     .check_attachment(cid, &plain_sha256)
                     .map_err(|e| OpenError::new(e.ebms_code(), e.to_string(), mid))?;
-                if gzip {
+                let (file, size, sha256) = if gzip {
                     let decompressed = if plain_len <= SMALL_PAYLOAD_IN_MEMORY_BYTES {
                         decompress_small(plain.path(), params.spool_dir, limits.max_decompressed_bytes)
                     } else {
@@ -694,7 +713,8 @@ pub async fn open<R: AsyncRead + Unpin>(
                     decompressed.map_err(decompression_error)?
                 } else {
                     (plain, plain_len, plain_sha256)
-                }
+                };
+                (SpoolFile::from_file(file), size, sha256)
             }
         };
         payloads.push(OpenedPayload {
