@@ -117,7 +117,20 @@ impl Receiver {
         if let Err(error) = check_profile(&opened.pmode, user, |p| shared.config.serves(p)) {
             return Answer::Refused(error.with_ref_to_message(&message_id));
         }
-        let signer = receipt_signer(&shared.identity, &opened.pmode);
+        let Some(signer) = receipt_signer(&shared.identity, &opened.pmode) else {
+            tracing::error!(message_id = %message_id, pmode = %opened.pmode.id,
+                "the P-Mode signs with eddsa-ed25519 but this access point has no Ed25519 key ([keys.ed25519])");
+            return Answer::Refused(
+                EbmsError::new(
+                    ErrorCode::Other,
+                    format!(
+                        "this access point cannot sign a receipt under P-Mode {}",
+                        opened.pmode.id
+                    ),
+                )
+                .with_ref_to_message(&message_id),
+            );
+        };
         let receipt = match wss_message::build_receipt(&opened, signer, &opened.pmode) {
             Ok(r) => r,
             Err(e) => {
@@ -323,12 +336,16 @@ pub fn choose_pmode(pmodes: &pmode::PModeSet, user: &UserMessage) -> Result<pmod
 }
 
 /// The key that signs our receipt under `pmode`: the Ed25519 key when the P-Mode signs with eddsa-ed25519 (eDelivery
-/// AS4 2.0), else the RSA message key (SDK, AS4 1.15).
-pub fn receipt_signer<'a>(identity: &'a crate::pki::NodeIdentity, pmode: &pmode::PMode) -> &'a crate::pki::KeyPair {
+/// AS4 2.0), else the RSA message key (SDK, AS4 1.15). `None` when the P-Mode needs Ed25519 and this node has no
+/// such key: a receipt signed with another algorithm would only be refused by the sender, which then retries.
+pub fn receipt_signer<'a>(
+    identity: &'a crate::pki::NodeIdentity,
+    pmode: &pmode::PMode,
+) -> Option<&'a crate::pki::KeyPair> {
     let ed25519 = pmode::algorithms::SignatureAlgorithm::EddsaEd25519;
-    match (&pmode.security.signature, &identity.ed25519) {
-        (Some(policy), Some(key)) if policy.algorithm == ed25519 => key,
-        _ => &identity.message,
+    match &pmode.security.signature {
+        Some(policy) if policy.algorithm == ed25519 => identity.ed25519.as_ref(),
+        _ => Some(&identity.message),
     }
 }
 
@@ -449,4 +466,32 @@ fn log_received(opened: &OpenedMessage, peer: &PeerSummary) {
         payloads = opened.payloads.len(),
         "message verified"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::receipt_signer;
+    use crate::pki::dev::{DevPki, DevPkiOptions};
+
+    #[test]
+    fn a_receipt_is_signed_with_the_key_the_pmode_names_and_never_with_another_algorithm() {
+        let pki = DevPki::generate(&DevPkiOptions::new("AP0001-DEV")).unwrap();
+        let identity = |with_ed25519: bool| crate::pki::NodeIdentity {
+            message: pki.message.clone(),
+            ed25519: with_ed25519.then(|| pki.ed25519.clone()),
+            x25519: Some(pki.x25519.clone()),
+            tls: None,
+        };
+        let der = |k: &crate::pki::KeyPair| k.certificate.to_der().unwrap();
+        let v2 = pmode::builtin::edelivery_as4_v2("as4v2", pmode::Service::new("urn:x:service", None), "urn:x:action");
+        let sdk = pmode::builtin::sdk_message();
+
+        let with = identity(true);
+        assert_eq!(der(receipt_signer(&with, &v2).unwrap()), der(&pki.ed25519));
+        assert_eq!(der(receipt_signer(&with, &sdk).unwrap()), der(&pki.message));
+        // Without an Ed25519 key a 2.0 message is refused, not receipted with the RSA key.
+        let without = identity(false);
+        assert!(receipt_signer(&without, &v2).is_none());
+        assert_eq!(der(receipt_signer(&without, &sdk).unwrap()), der(&pki.message));
+    }
 }
