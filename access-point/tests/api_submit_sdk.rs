@@ -12,15 +12,14 @@ mod support;
 
 use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use access_point::api::client::{SubmitOptions, UploadPayload};
-use access_point::api::{ApiClient, ApiServer, ClientError};
+use access_point::api::{ApiClient, ClientError};
 use access_point::cli::init::{init, InitArgs};
 use access_point::config::link::add_peer_from;
 use access_point::config::Config;
-use access_point::msh::{Node, NodeOptions, SenderSettings};
+use access_point::msh::Node;
 use access_point::sdk::message_v3::{FileContent, SdkMessage};
 use access_point::sdk::xhe::{PayloadContent, Xhe};
 use access_point::store::{Direction, ListQuery, State};
@@ -64,27 +63,6 @@ fn two_linked_aps(root: &Path, extra_a: &str) -> (PathBuf, PathBuf) {
         .unwrap();
     }
     (files[0].clone(), files[1].clone())
-}
-
-async fn start(config: &Path) -> Arc<Node> {
-    let options = NodeOptions {
-        sender: Some(SenderSettings {
-            idle_poll: Duration::from_millis(200),
-            ..SenderSettings::default()
-        }),
-        ..NodeOptions::default()
-    };
-    Arc::new(Node::start(Config::load(config).unwrap(), options).await.unwrap())
-}
-
-async fn api(node: &Arc<Node>) -> (ApiServer, ApiClient) {
-    let server = ApiServer::start_on(node.clone(), "127.0.0.1:0".parse().unwrap(), false)
-        .await
-        .unwrap();
-    let client = ApiClient::new(server.local_addr())
-        .with_config_token(node.config(), None)
-        .unwrap();
-    (server, client)
 }
 
 fn sdk_metadata(extra: serde_json::Value) -> serde_json::Value {
@@ -272,9 +250,9 @@ fn spool_files(config: &Path) -> Vec<String> {
 async fn a_100_mb_attachment_streams_through_with_bounded_memory_and_arrives_intact() {
     let root = tempfile::tempdir().unwrap();
     let (config_a, config_b) = two_linked_aps(root.path(), "");
-    let a = start(&config_a).await;
-    let b = start(&config_b).await;
-    let (server, client) = api(&a).await;
+    let a = support::start_shared(&config_a).await;
+    let b = support::start_shared(&config_b).await;
+    let (server, client) = support::api_for(&a).await;
     let mut outcomes = a.subscribe();
 
     let files = root.path().join("files");
@@ -364,9 +342,9 @@ async fn sdk_formats_idempotency_rules_and_limits() {
     // 1 MiB payloads at A: a 1.5 MiB upload is refused while streaming, a 0.9 MiB one once its base64 envelope
     // outgrows the limit.
     let (config_a, config_b) = two_linked_aps(root.path(), "max_payload_bytes = 1048576");
-    let a = start(&config_a).await;
-    let b = start(&config_b).await;
-    let (server, client) = api(&a).await;
+    let a = support::start_shared(&config_a).await;
+    let b = support::start_shared(&config_b).await;
+    let (server, client) = support::api_for(&a).await;
     let mut outcomes = a.subscribe();
     let files = root.path().join("files");
     std::fs::create_dir_all(&files).unwrap();
@@ -531,7 +509,7 @@ async fn sdk_formats_idempotency_rules_and_limits() {
     assert_eq!(outbound_count(&a).await, count);
     // The record is durable: a restarted API (new store object) still answers the replay.
     server.shutdown().await;
-    let (server, client) = api(&a).await;
+    let (server, client) = support::api_for(&a).await;
     let replay = client
         .submit_with(&metadata, &[upload(&document, "application/pdf")], &keyed)
         .await

@@ -6,40 +6,16 @@
 
 mod support;
 
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use access_point::api::client::{SubmitOptions, UploadPayload};
-use access_point::api::{ApiClient, ApiServer, ClientError};
-use access_point::config::Config;
-use access_point::msh::{Node, NodeOptions, SenderSettings};
+use access_point::api::ClientError;
+use access_point::msh::Node;
 use access_point::store::{Direction, ListQuery, State};
 use support::outcome_of;
 
 const SENDER: &str = "0203:ap0001-dev.example";
 const RECIPIENT: &str = "0203:ap0002-dev.example";
-
-async fn start(config: &Path) -> Arc<Node> {
-    let options = NodeOptions {
-        sender: Some(SenderSettings {
-            idle_poll: Duration::from_millis(200),
-            ..SenderSettings::default()
-        }),
-        ..NodeOptions::default()
-    };
-    Arc::new(Node::start(Config::load(config).unwrap(), options).await.unwrap())
-}
-
-async fn api(node: &Arc<Node>) -> (ApiServer, ApiClient) {
-    let server = ApiServer::start_on(node.clone(), "127.0.0.1:0".parse().unwrap(), false)
-        .await
-        .unwrap();
-    let client = ApiClient::new(server.local_addr())
-        .with_config_token(node.config(), None)
-        .unwrap();
-    (server, client)
-}
 
 fn raw_metadata(tracking_identifier: &str) -> serde_json::Value {
     serde_json::json!({
@@ -68,10 +44,10 @@ async fn a_tracking_identifier_reaches_b_unchanged_and_a_bad_one_is_refused_with
     let root = tempfile::tempdir().unwrap();
     let aps = support::two_linked_aps(root.path());
     let (config_a, config_b) = (aps.a, aps.b);
-    let a = start(&config_a).await;
-    let b = start(&config_b).await;
-    let (server_a, client_a) = api(&a).await;
-    let (server_b, client_b) = api(&b).await;
+    let a = support::start_shared(&config_a).await;
+    let b = support::start_shared(&config_b).await;
+    let (server_a, client_a) = support::api_for(&a).await;
+    let (server_b, client_b) = support::api_for(&b).await;
     let mut outcomes = a.subscribe();
     let payload = root.path().join("order.xml");
     std::fs::write(&payload, b"<order>4c</order>").unwrap();

@@ -16,17 +16,14 @@
 //!   classifier's timed retry once the SMP is back, and refused (SIG) when the outage outlasts the retries.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use access_point::api::client::{SubmitOptions, UploadPayload};
 use access_point::api::status::MessageView;
-use access_point::api::{ApiClient, ApiServer};
 use access_point::config::link::add_peer_from;
 use access_point::config::Config;
 use access_point::msh::Node;
 use access_point::pki::keys::{load_certificate, load_private_key};
-use access_point::sdk::message_v3::*;
 use access_point::sdk::xhe::Xhe;
 use access_point::sdk::{xhe_encryption, xhe_signature};
 use access_point::store::{Classification, Direction, InboxQuery};
@@ -35,7 +32,7 @@ use openssl::x509::X509;
 
 mod support;
 
-use support::{append_to_config, classification_of, eventually, noise, sdk_message_xhe, start_shared, xhe_submission};
+use support::{append_to_config, classification_of, eventually, noise, start_shared, xhe_submission};
 
 const SENDER: &str = support::A_PARTICIPANT;
 const RECIPIENT: &str = support::B_PARTICIPANT;
@@ -71,59 +68,9 @@ fn two_linked_aps(root: &Path) -> (PathBuf, PathBuf) {
     (aps.a, aps.b)
 }
 
-async fn api(node: &Arc<Node>) -> (ApiServer, ApiClient) {
-    let server = ApiServer::start_on(node.clone(), "127.0.0.1:0".parse().unwrap(), false)
-        .await
-        .unwrap();
-    let client = ApiClient::new(server.local_addr())
-        .with_config_token(node.config(), None)
-        .unwrap();
-    (server, client)
-}
-
 /// An SDK message from A's participant to B's `FUNCTION`, with one attachment, in an XHE envelope.
 fn sdk_xhe(attachment: &[u8]) -> Xhe {
-    let id = uuid::Uuid::new_v4().to_string();
-    let message = SdkMessage {
-        header: MessageHeader {
-            creation_date_time: "2026-11-24T10:00:00.0Z".into(),
-            message_id: id.clone(),
-            conversation_id: id.clone(),
-            ref_to_message_id: None,
-            label: Some("Ansökan om bygglov".into()),
-            confidentiality: false,
-            generating_system: None,
-            recipient: Party {
-                id: InstanceId::new("iso6523-actorid-upis", RECIPIENT),
-                label: None,
-                attention: Some(Attention {
-                    persons: vec![],
-                    sub_organization: SubOrganization {
-                        id: InstanceId::new(FUNCTIONAL_ADDRESS_ROOT, FUNCTION),
-                        label: None,
-                    },
-                    references: vec![],
-                }),
-            },
-            sender: Party {
-                id: InstanceId::new("iso6523-actorid-upis", SENDER),
-                label: None,
-                attention: None,
-            },
-        },
-        documents: vec![DigitalDocument {
-            document_id: "doc-1".into(),
-            document_name: Some("Ansökan".into()),
-            index: None,
-            files: vec![ContentFile {
-                file_name: "ritning.pdf".into(),
-                content_type: "application/pdf".into(),
-                content: FileContent::Bytes(attachment.to_vec()),
-            }],
-            texts: vec!["Se bifogad fil.".into()],
-        }],
-    };
-    sdk_message_xhe(id, &message)
+    support::a_to_b_sdk_xhe(FUNCTION, &[("ritning.pdf", "application/pdf", attachment.to_vec())])
 }
 
 async fn history_of(node: &Node, message_id: &str) -> Vec<String> {
@@ -208,8 +155,8 @@ async fn signed_and_encrypted_envelopes_are_verified_and_opened_on_receipt() {
     let (a_toml, b_toml) = two_linked_aps(tmp.path());
     let a = start_shared(&a_toml).await;
     let b = start_shared(&b_toml).await;
-    let (a_server, a_client) = api(&a).await;
-    let (b_server, b_client) = api(&b).await;
+    let (a_server, a_client) = support::api_for(&a).await;
+    let (b_server, b_client) = support::api_for(&b).await;
     let a_config = Config::load(&a_toml).unwrap();
     let b_config = Config::load(&b_toml).unwrap();
     let a_key = load_private_key(&a_config.keys.message.key).unwrap();

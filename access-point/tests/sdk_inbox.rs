@@ -15,14 +15,13 @@ use access_point::api::status::MessageView;
 use access_point::api::{ApiClient, ApiServer};
 use access_point::config::link::add_peer_from;
 use access_point::config::Config;
-use access_point::sdk::message_v3::*;
 use access_point::sdk::xhe::Xhe;
 use access_point::store::{Classification, Direction, EvidenceKind, InboxQuery, ListQuery, State, Store};
 use http_body_util::BodyExt;
 
 mod support;
 
-use support::{append_to_config, classification_of, eventually, noise, sdk_message_xhe, start_shared, xhe_submission};
+use support::{append_to_config, classification_of, eventually, noise, start_shared, xhe_submission};
 
 const SENDER: &str = support::A_PARTICIPANT;
 const RECIPIENT: &str = support::B_PARTICIPANT;
@@ -63,50 +62,7 @@ fn two_linked_aps(root: &Path, b_extra: &str) -> (PathBuf, PathBuf) {
 
 /// An SDK message from A's participant to `function` at B's, with these files, in an XHE envelope.
 fn sdk_xhe(function: &str, files: &[(&str, &str, Vec<u8>)]) -> (String, Xhe) {
-    let id = uuid::Uuid::new_v4().to_string();
-    let message = SdkMessage {
-        header: MessageHeader {
-            creation_date_time: "2026-11-24T10:00:00.0Z".into(),
-            message_id: id.clone(),
-            conversation_id: id.clone(),
-            ref_to_message_id: None,
-            label: Some("Ansökan om bygglov".into()),
-            confidentiality: false,
-            generating_system: None,
-            recipient: Party {
-                id: InstanceId::new("iso6523-actorid-upis", RECIPIENT),
-                label: None,
-                attention: Some(Attention {
-                    persons: vec![],
-                    sub_organization: SubOrganization {
-                        id: InstanceId::new(FUNCTIONAL_ADDRESS_ROOT, function),
-                        label: None,
-                    },
-                    references: vec![],
-                }),
-            },
-            sender: Party {
-                id: InstanceId::new("iso6523-actorid-upis", SENDER),
-                label: None,
-                attention: None,
-            },
-        },
-        documents: vec![DigitalDocument {
-            document_id: "doc-1".into(),
-            document_name: Some("Ansökan".into()),
-            index: None,
-            files: files
-                .iter()
-                .map(|(name, mime, bytes)| ContentFile {
-                    file_name: name.to_string(),
-                    content_type: mime.to_string(),
-                    content: FileContent::Bytes(bytes.clone()),
-                })
-                .collect(),
-            texts: vec!["Se bifogade filer.".into()],
-        }],
-    };
-    let xhe = sdk_message_xhe(id, &message);
+    let xhe = support::a_to_b_sdk_xhe(function, files);
     (xhe.render().unwrap(), xhe)
 }
 

@@ -432,6 +432,72 @@ pub fn sdk_message_xhe(id: String, message: &access_point::sdk::message_v3::SdkM
     }
 }
 
+/// An SDK message from A's participant to `function` at B's participant, with these files (name, MIME type,
+/// bytes) in one document, in an XHE envelope ([`sdk_message_xhe`]); the message id is a fresh UUID.
+pub fn a_to_b_sdk_xhe(function: &str, files: &[(&str, &str, Vec<u8>)]) -> access_point::sdk::xhe::Xhe {
+    use access_point::sdk::message_v3::{
+        Attention, ContentFile, DigitalDocument, FileContent, InstanceId, MessageHeader, Party, SdkMessage,
+        SubOrganization, FUNCTIONAL_ADDRESS_ROOT,
+    };
+    let id = uuid::Uuid::new_v4().to_string();
+    let message = SdkMessage {
+        header: MessageHeader {
+            creation_date_time: "2026-11-24T10:00:00.0Z".into(),
+            message_id: id.clone(),
+            conversation_id: id.clone(),
+            ref_to_message_id: None,
+            label: Some("Ansökan om bygglov".into()),
+            confidentiality: false,
+            generating_system: None,
+            recipient: Party {
+                id: InstanceId::new("iso6523-actorid-upis", B_PARTICIPANT),
+                label: None,
+                attention: Some(Attention {
+                    persons: vec![],
+                    sub_organization: SubOrganization {
+                        id: InstanceId::new(FUNCTIONAL_ADDRESS_ROOT, function),
+                        label: None,
+                    },
+                    references: vec![],
+                }),
+            },
+            sender: Party {
+                id: InstanceId::new("iso6523-actorid-upis", A_PARTICIPANT),
+                label: None,
+                attention: None,
+            },
+        },
+        documents: vec![DigitalDocument {
+            document_id: "doc-1".into(),
+            document_name: Some("Ansökan".into()),
+            index: None,
+            files: files
+                .iter()
+                .map(|(name, mime, bytes)| ContentFile {
+                    file_name: name.to_string(),
+                    content_type: mime.to_string(),
+                    content: FileContent::Bytes(bytes.clone()),
+                })
+                .collect(),
+            texts: vec!["Se bifogade filer.".into()],
+        }],
+    };
+    sdk_message_xhe(id, &message)
+}
+
+/// The local API of `node` on an ephemeral 127.0.0.1 port, and a client holding the operator token.
+pub async fn api_for(
+    node: &std::sync::Arc<Node>,
+) -> (access_point::api::ApiServer, access_point::api::client::ApiClient) {
+    let server = access_point::api::ApiServer::start_on(node.clone(), "127.0.0.1:0".parse().unwrap(), false)
+        .await
+        .unwrap();
+    let client = access_point::api::client::ApiClient::new(server.local_addr())
+        .with_config_token(node.config(), None)
+        .unwrap();
+    (server, client)
+}
+
 /// A submission to B of the XHE `xhe` (written to `dir/name`) as the SDK message part `cid:message`.
 pub fn xhe_submission(dir: &Path, name: &str, xhe: &[u8], original_sender: &str, final_recipient: &str) -> Submission {
     let path = dir.join(name);
